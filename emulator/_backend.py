@@ -1,0 +1,288 @@
+"""Model backends: what answers each request line of a batch.
+
+The default `MockBackend` is deterministic: the answer is derived from the request (the
+words of the prompt in reverse order, embeddings from a hash), with realistic response
+bodies and `usage`. `HttpBackend` forwards each line to a real OpenAI-compatible endpoint
+(vLLM, llama.cpp, Ollama) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._faults import default_error_body
+
+__all__ = ["HttpBackend", "LineRequest", "MockBackend", "ModelBackend", "Reply"]
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One request line handed to a backend."""
+
+    endpoint: str
+    body: dict[str, Any]
+    custom_id: str
+    key: str
+    now: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A backend's answer: an HTTP status and body (`error_code` set for non-HTTP failures)."""
+
+    status_code: int
+    body: dict[str, Any] | None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class ModelBackend(Protocol):
+    """Answers one request line."""
+
+    def execute(self, request: LineRequest) -> Reply:
+        """The reply to `request`; must not raise for a bad request (answer 4xx instead)."""
+        ...
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict):
+                text = part.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+            elif isinstance(part, str):
+                parts.append(part)
+        return " ".join(parts)
+    return ""
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _limit(body: dict[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _bad_request(message: str, param: str | None = None) -> Reply:
+    body = default_error_body(400, message)
+    body["error"]["param"] = param
+    return Reply(400, body)
+
+
+class MockBackend:
+    """Deterministic answers for chat, completions, responses, embeddings and moderations.
+
+    Token counts are word counts. `embedding_dimensions` is used when the request does not
+    ask for `dimensions`.
+    """
+
+    def __init__(self, embedding_dimensions: int = 16) -> None:
+        self.embedding_dimensions = embedding_dimensions
+        self._handlers = {
+            "/v1/chat/completions": self._chat,
+            "/chat/completions": self._chat,
+            "/v1/inference/chat": self._chat,
+            "/v1/completions": self._completion,
+            "/v1/responses": self._responses,
+            "/v1/embeddings": self._embeddings,
+            "/v1/inference/embed": self._embeddings,
+            "/v1/moderations": self._moderations,
+        }
+
+    def execute(self, request: LineRequest) -> Reply:
+        """Answer one line; unsupported endpoints get a 400 line error, never an exception."""
+        handler = self._handlers.get(request.endpoint)
+        if handler is None:
+            return _bad_request(f"The mock backend does not implement {request.endpoint}.", "url")
+        return handler(request)
+
+    def _answer(self, prompt: str, limit: int | None) -> tuple[str, str, int, int]:
+        words = _words(prompt)
+        reply = list(reversed(words)) or ["ok"]
+        finish = "stop"
+        if limit is not None and len(reply) > limit:
+            reply = reply[:limit]
+            finish = "length"
+        return " ".join(reply), finish, len(words), len(reply)
+
+    def _chat(self, r: LineRequest) -> Reply:
+        messages = r.body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _bad_request("Messages parameter is required.", "messages")
+        last = messages[-1]
+        prompt = " ".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
+        text, finish, pin, pout = self._answer(
+            _text_of(last.get("content")) if isinstance(last, dict) else "",
+            _limit(r.body, "max_completion_tokens", "max_tokens"),
+        )
+        pin = len(_words(prompt))
+        body = {
+            "id": "chatcmpl-" + r.key,
+            "object": "chat.completion",
+            "created": r.now,
+            "model": r.body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": pin,
+                "completion_tokens": pout,
+                "total_tokens": pin + pout,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_batchconf",
+        }
+        return Reply(200, body, pin, pout)
+
+    def _completion(self, r: LineRequest) -> Reply:
+        prompt = r.body.get("prompt")
+        if not isinstance(prompt, (str, list)):
+            return _bad_request("Prompt parameter is required.", "prompt")
+        text, finish, pin, pout = self._answer(_text_of(prompt), _limit(r.body, "max_tokens"))
+        body = {
+            "id": "cmpl-" + r.key,
+            "object": "text_completion",
+            "created": r.now,
+            "model": r.body.get("model"),
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": pin, "completion_tokens": pout, "total_tokens": pin + pout},
+        }
+        return Reply(200, body, pin, pout)
+
+    def _responses(self, r: LineRequest) -> Reply:
+        raw = r.body.get("input")
+        if raw is None:
+            return _bad_request("Input parameter is required.", "input")
+        if isinstance(raw, list):
+            prompt = " ".join(_text_of(item.get("content")) if isinstance(item, dict) else str(item) for item in raw)
+        else:
+            prompt = _text_of(raw)
+        text, finish, pin, pout = self._answer(prompt, _limit(r.body, "max_output_tokens"))
+        body = {
+            "id": "resp_" + r.key,
+            "object": "response",
+            "created_at": r.now,
+            "status": "completed" if finish == "stop" else "incomplete",
+            "model": r.body.get("model"),
+            "output": [
+                {
+                    "id": "msg_" + r.key,
+                    "type": "message",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "usage": {
+                "input_tokens": pin,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": pout,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": pin + pout,
+            },
+        }
+        return Reply(200, body, pin, pout)
+
+    def _embeddings(self, r: LineRequest) -> Reply:
+        raw = r.body.get("input")
+        inputs = raw if isinstance(raw, list) else [raw]
+        if raw is None or not inputs or not all(isinstance(i, (str, list)) for i in inputs):
+            return _bad_request("Input parameter is required.", "input")
+        dims = _limit(r.body, "dimensions") or self.embedding_dimensions
+        data = []
+        tokens = 0
+        for index, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += max(1, len(_words(text)))
+            data.append({"object": "embedding", "index": index, "embedding": _vector(text, dims)})
+        body = {
+            "object": "list",
+            "data": data,
+            "model": r.body.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return Reply(200, body, tokens, 0)
+
+    def _moderations(self, r: LineRequest) -> Reply:
+        raw = r.body.get("input")
+        if raw is None:
+            return _bad_request("Input parameter is required.", "input")
+        inputs = raw if isinstance(raw, list) else [raw]
+        categories = ("harassment", "hate", "self-harm", "sexual", "violence")
+        results = [
+            {
+                "flagged": False,
+                "categories": dict.fromkeys(categories, False),
+                "category_scores": dict.fromkeys(categories, 0.0),
+            }
+            for _ in inputs
+        ]
+        body = {"id": "modr-" + r.key, "model": r.body.get("model") or "omni-moderation-latest", "results": results}
+        return Reply(200, body, 0, 0)
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    """A unit-free deterministic vector in [-1, 1) from a hash of the text."""
+    out: list[float] = []
+    counter = 0
+    while len(out) < dims:
+        digest = hashlib.blake2b(f"{counter}:{text}".encode(), digest_size=64).digest()
+        out.extend(v / 2147483648.0 for v in struct.unpack("<16i", digest))
+        counter += 1
+    return [round(v, 6) for v in out[:dims]]
+
+
+class HttpBackend:
+    """Forwards each line to an OpenAI-compatible server (`base_url` ends with `/v1`)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def execute(self, request: LineRequest) -> Reply:
+        """POST the body to the endpoint (its `/v1` prefix replaced by the base URL's)."""
+        import httpx
+
+        path = request.endpoint.removeprefix("/v1")
+        try:
+            resp = self._client.post(path, json=request.body)
+        except httpx.HTTPError as exc:
+            return Reply(0, None, error_code="request_timeout", error_message=f"backend unreachable: {exc}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = default_error_body(resp.status_code if resp.status_code >= 400 else 502, resp.text[:500])
+        if not isinstance(body, dict):
+            body = {"value": body}
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        assert isinstance(usage, dict)
+        pin = int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
+        pout = int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0)
+        return Reply(resp.status_code, body, pin, pout)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()

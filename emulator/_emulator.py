@@ -1,0 +1,234 @@
+"""`Emulator`: an emulated provider in your process, with ready clients and no socket."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from schemas import Profile, load_profile
+
+from ._backend import ModelBackend
+from ._clock import Clock, VirtualClock
+from ._core import Core
+from ._faults import FaultSet
+from ._mutations import Mutations
+from ._storage import ObjectStore
+from ._timing import TimingModel
+from ._transport import SyncASGITransport
+from .http import create_app
+from .http._openai import batch_json
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["Emulator", "version"]
+
+ROOT_URL = "http://batchconf.emulator"
+
+
+def version() -> str:
+    """The installed batchconf version."""
+    try:
+        return metadata.version("batchconf")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class Emulator(AbstractContextManager["Emulator"]):
+    """An emulated batch provider for one profile.
+
+    ```python
+    with Emulator() as emu:
+        client = emu.openai_client()          # the official SDK, no socket
+        ...
+        emu.clock.advance(86_400)             # a 24 h window passes at once
+    ```
+
+    Progression defaults to "per_poll": each retrieve of a batch moves it one status, so an
+    unmodified polling loop finishes at once. `api_keys` default to one generated key
+    (`emu.api_key`). Storage is moto in-process unless `s3_endpoint_url` is given.
+    """
+
+    def __init__(
+        self,
+        profile: str | Path | Profile = "openai",
+        *,
+        api_keys: tuple[str, ...] | list[str] | None = None,
+        progression: str = "per_poll",
+        timing: TimingModel | None = None,
+        clock: Clock | None = None,
+        backend: ModelBackend | None = None,
+        seed: int | None = None,
+        s3_endpoint_url: str | None = None,
+        s3_bucket: str | None = None,
+    ) -> None:
+        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
+        if timing is None:
+            timing = TimingModel(progression=progression)
+        self.core = Core(
+            self.profile,
+            api_keys=keys,
+            clock=clock or VirtualClock(),
+            timing=timing,
+            store=ObjectStore(endpoint_url=s3_endpoint_url, bucket=s3_bucket),
+            backend=backend,
+            seed=seed,
+        )
+        self.api_keys = keys
+        self.app = create_app(self.core, version())
+        self._sync: SyncASGITransport | None = None
+        self._closed = False
+
+    # -- addresses and clients --------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The first configured key."""
+        return self.api_keys[0]
+
+    @property
+    def root_url(self) -> str:
+        """The in-process origin (admin routes live under `/_emulator`)."""
+        return ROOT_URL
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, e.g. `http://batchconf.emulator/v1`."""
+        return ROOT_URL + self.profile.http.base_path
+
+    @property
+    def sync_transport(self) -> SyncASGITransport:
+        """The shared sync transport into the app (started on first use)."""
+        if self._sync is None:
+            self._sync = SyncASGITransport(self.app)
+        return self._sync
+
+    def _headers(self, api_key: str | None) -> dict[str, str]:
+        http = self.profile.http
+        key = self.api_key if api_key is None else api_key
+        if not key:
+            return {}
+        return {http.auth_header: f"{http.auth_scheme} {key}".strip()}
+
+    def http_client(self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> httpx.Client:
+        """A sync `httpx.Client` wired to the app (auth header set; pass api_key="" for none)."""
+        return httpx.Client(
+            transport=_Unclosable(self.sync_transport),
+            base_url=base_url or ROOT_URL,
+            headers=self._headers(api_key),
+            **kwargs,
+        )
+
+    def async_http_client(
+        self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any
+    ) -> httpx.AsyncClient:
+        """An async `httpx.AsyncClient` wired to the app."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url=base_url or ROOT_URL,
+            headers=self._headers(api_key),
+            **kwargs,
+        )
+
+    def openai_client(self, api_key: str | None = None, **kwargs: Any) -> openai.OpenAI:
+        """The official sync SDK client, pointed at this emulator (max_retries 0 by default)."""
+        import openai
+
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(
+            api_key=api_key or self.api_key,
+            base_url=self.base_url,
+            http_client=httpx.Client(transport=_Unclosable(self.sync_transport)),
+            **kwargs,
+        )
+
+    def async_openai_client(self, api_key: str | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
+        """The official async SDK client, pointed at this emulator."""
+        import openai
+
+        kwargs.setdefault("max_retries", 0)
+        return openai.AsyncOpenAI(
+            api_key=api_key or self.api_key,
+            base_url=self.base_url,
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app)),
+            **kwargs,
+        )
+
+    @contextmanager
+    def intercept(self, base_url: str | None = None) -> Iterator[Any]:
+        """Route `httpx` traffic for `base_url` (default the provider's public URL) here."""
+        from ._intercept import intercept
+
+        with intercept(self, base_url) as router:
+            yield router
+
+    # -- control ----------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The emulator's clock (`advance(seconds)`, `now()`)."""
+        return self.core.clock
+
+    @property
+    def timing(self) -> TimingModel:
+        """The timing model in force."""
+        return self.core.timing
+
+    @timing.setter
+    def timing(self, value: TimingModel) -> None:
+        with self.core.lock:
+            self.core.timing = value
+
+    @property
+    def faults(self) -> FaultSet:
+        """Per-line fault rules (`faults.add("req-3", status_code=500)`)."""
+        return self.core.faults
+
+    @property
+    def mutations(self) -> Mutations:
+        """Named contract violations (off by default)."""
+        return self.core.mutations
+
+    def step(self, batch_id: str, lines: int | None = None) -> dict[str, Any]:
+        """Move a batch one status (or process `lines` more lines); returns its wire shape."""
+        b = self.core.batches.step(batch_id, lines)
+        return batch_json(self.core, b)
+
+    def reset(self) -> None:
+        """Forget all files, batches, faults and mutations."""
+        self.core.reset()
+
+    def close(self) -> None:
+        """Release the transport and the storage (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sync is not None:
+            self._sync.close()
+        self.core.close()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class _Unclosable(httpx.BaseTransport):
+    """Shares the emulator's transport among clients: closing a client leaves it running."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        pass

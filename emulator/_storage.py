@@ -1,0 +1,136 @@
+"""Object storage: every byte the emulator keeps lives in S3, reached through boto3.
+
+By default S3 is moto, in-process (no socket). `endpoint_url` points at a moto server or any
+S3 (MinIO, AWS) for shared or persistent state; credentials then come from the usual AWS
+environment variables. Whole JSONL files are single objects: one object per request would
+cost a millisecond or more per line on moto.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+__all__ = ["ObjectStore"]
+
+_CHUNK = 1 << 20
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_moto_lock = threading.Lock()
+
+
+class ObjectStore:
+    """One bucket of an S3 endpoint (moto in-process when `endpoint_url` is None)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        bucket: str | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        # Never let boto3 probe the EC2 metadata address: tests stay on loopback.
+        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+        self._mock: Any = None
+        self.endpoint_url = endpoint_url
+        kwargs: dict[str, Any] = {}
+        if endpoint_url is None:
+            from moto import mock_aws
+
+            with _moto_lock:
+                self._mock = mock_aws()
+                self._mock.start(reset=False)
+        else:
+            kwargs["endpoint_url"] = endpoint_url
+            host = urlparse(endpoint_url).hostname or ""
+            if host in _LOOPBACK and not os.environ.get("AWS_ACCESS_KEY_ID"):
+                # A local moto server or MinIO test instance accepts any credentials.
+                kwargs["aws_access_key_id"] = "testing"
+                kwargs["aws_secret_access_key"] = "testing"
+        # The flexible-checksum path makes large puts several times slower on moto and buys
+        # nothing here: ask for checksums only where S3 requires them.
+        config = Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+        self._s3 = boto3.client("s3", region_name=region, config=config, **kwargs)
+        self.bucket = bucket or f"batchconf-{uuid.uuid4().hex[:12]}"
+        self._owns_bucket = bucket is None
+        try:
+            self._s3.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store `data` under `key`."""
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_file(self, key: str, fileobj: IO[bytes], content_type: str = "application/octet-stream") -> None:
+        """Store the rest of `fileobj` under `key`, streamed (multipart for large files)."""
+        self._s3.upload_fileobj(fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def iter_chunks(self, key: str, start: int | None = None, end: int | None = None) -> Iterator[bytes]:
+        """The object's bytes in chunks; `start`/`end` (inclusive) select a byte range."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if start is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
+        body = self._s3.get_object(**kwargs)["Body"]
+        try:
+            yield from body.iter_chunks(_CHUNK)
+        finally:
+            body.close()
+
+    def read(self, key: str) -> bytes:
+        """The whole object (for small objects only)."""
+        return b"".join(self.iter_chunks(key))
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes."""
+        return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` exists."""
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        """Remove `key` (absent keys are fine)."""
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under `prefix`."""
+        out: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            out.extend(obj["Key"] for obj in page.get("Contents", []))
+        return out
+
+    def clear(self) -> None:
+        """Delete every object of the bucket."""
+        keys = self.keys()
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+
+    def close(self) -> None:
+        """Drop the bucket if this store made it, and stop moto if this store started it."""
+        try:
+            if self._owns_bucket:
+                self.clear()
+                self._s3.delete_bucket(Bucket=self.bucket)
+        finally:
+            if self._mock is not None:
+                with _moto_lock:
+                    self._mock.stop(remove_data=False)
+                self._mock = None

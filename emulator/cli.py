@@ -1,0 +1,145 @@
+"""The `batchconf` command: `serve` the emulator, `check` a target, build the `matrix`.
+
+`check` runs the conformance suite through pytest (`pytest --pyargs conformance ...`) and
+`matrix` runs `conformance.matrix`; the emulator package itself never imports the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import secrets
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+KEYS_ENV = "BATCHCONF_API_KEYS"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `batchconf`."""
+    parser = argparse.ArgumentParser(prog="batchconf", description="Batch inference API emulator and conformance suite.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the emulator as an HTTP server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--profile", default="openai", help="provider profile to emulate (default openai)")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=f"accepted API key (repeatable); else the comma-separated {KEYS_ENV}; else one is generated and printed",
+    )
+    serve.add_argument(
+        "--progression",
+        choices=("timed", "per_poll", "manual"),
+        default="timed",
+        help="what moves batches: the clock and timing model (default), each poll, or explicit steps",
+    )
+    serve.add_argument("--clock", choices=("real", "virtual"), default="real", help="real time (default) or virtual")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="real clock speed-up factor (default 1.0)")
+    serve.add_argument("--validation-seconds", type=float, default=None, help="timing model: validation time")
+    serve.add_argument("--request-seconds", type=float, default=None, help="timing model: per-request latency")
+    serve.add_argument("--concurrency", type=int, default=None, help="timing model: requests run at once")
+    serve.add_argument("--finalization-seconds", type=float, default=None, help="timing model: finalization time")
+    serve.add_argument("--s3-endpoint-url", default=None, help="S3 endpoint (moto server, MinIO, AWS); default moto in-process")
+    serve.add_argument("--s3-bucket", default=None, help="bucket to use (default: a new one per run)")
+    serve.add_argument("--seed", type=int, default=None, help="seed for ids and output order")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+
+    check = sub.add_parser(
+        "check",
+        help="run the conformance suite (pytest --pyargs conformance); other options are passed to pytest",
+        add_help=False,
+    )
+    check.add_argument("pytest_args", nargs=argparse.REMAINDER)
+
+    matrix = sub.add_parser("matrix", help="merge --results files into a provider x capability table", add_help=False)
+    matrix.add_argument("matrix_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _keys(args: argparse.Namespace) -> tuple[tuple[str, ...], bool]:
+    keys = [k for k in args.api_key if k]
+    if not keys:
+        keys = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    if keys:
+        return tuple(keys), False
+    return ("sk-batchconf-" + secrets.token_hex(16),), True
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the emulator under uvicorn until interrupted."""
+    import uvicorn
+
+    from schemas import ProfileError, UnknownProfileError
+
+    from ._clock import RealClock, VirtualClock
+    from ._emulator import Emulator
+    from ._timing import TimingModel
+
+    keys, generated = _keys(args)
+    timing = TimingModel.quick() if args.progression == "timed" else TimingModel(progression=args.progression)
+    changes = {
+        name: getattr(args, name)
+        for name in ("validation_seconds", "request_seconds", "concurrency", "finalization_seconds")
+        if getattr(args, name) is not None
+    }
+    changes["progression"] = args.progression
+    try:
+        timing = timing.updated(changes)
+        clock = RealClock(args.time_scale) if args.clock == "real" else VirtualClock()
+        emu = Emulator(
+            args.profile,
+            api_keys=keys,
+            timing=timing,
+            clock=clock,
+            seed=args.seed,
+            s3_endpoint_url=args.s3_endpoint_url,
+            s3_bucket=args.s3_bucket,
+        )
+    except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
+        print(f"batchconf serve: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{args.host}:{args.port}{emu.profile.http.base_path}"
+    print(f"batchconf emulator ({emu.profile.name} profile) on {base}", flush=True)
+    if generated:
+        # The one time a key is printed: the operator asked for none and must learn this one.
+        print(f"API key (generated): {keys[0]}", flush=True)
+    else:
+        print(f"API keys: {len(keys)} configured", flush=True)
+    try:
+        uvicorn.run(emu.app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
+    finally:
+        emu.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `batchconf` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "check":
+        import pytest
+
+        return int(pytest.main(["--pyargs", "conformance", *argv[1:]]))
+    if argv and argv[0] == "matrix":
+        sys.argv = ["batchconf matrix", *argv[1:]]
+        try:
+            runpy.run_module("conformance.matrix", run_name="__main__")
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

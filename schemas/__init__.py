@@ -1,0 +1,52 @@
+"""The batch contract as data: JSON Schemas for every wire object and provider profiles.
+
+Both the emulator and the conformance suite read the contract from here, so a provider fact
+is written once, with its source.
+"""
+
+from ._facts import ProfileError, Provenance
+from ._profile import (
+    ROLES,
+    Deviation,
+    ErrorSpec,
+    Lifecycle,
+    LineError,
+    Profile,
+    RenderedError,
+    UnknownProfileError,
+    load_profile,
+    profile_names,
+)
+from ._validation import (
+    SchemaValidationError,
+    SchemaValidator,
+    SchemaViolation,
+    UnknownSchemaError,
+    get_validator,
+    load_schema,
+    schema_names,
+    validate,
+)
+
+__all__ = [
+    "ROLES",
+    "Deviation",
+    "ErrorSpec",
+    "Lifecycle",
+    "LineError",
+    "Profile",
+    "ProfileError",
+    "Provenance",
+    "RenderedError",
+    "SchemaValidationError",
+    "SchemaValidator",
+    "SchemaViolation",
+    "UnknownSchemaError",
+    "UnknownProfileError",
+    "get_validator",
+    "load_profile",
+    "load_schema",
+    "profile_names",
+    "schema_names",
+    "validate",
+]
