@@ -130,7 +130,7 @@ class MockBackend:
             _limit(r.body, "max_completion_tokens", "max_tokens"),
         )
         pin = len(_words(prompt))
-        body = {
+        body: dict[str, Any] = {
             "id": "chatcmpl-" + r.key,
             "object": "chat.completion",
             "created": r.now,

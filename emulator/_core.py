@@ -208,7 +208,9 @@ class FileService:
         except orjson.JSONDecodeError:
             return False
 
-    def list(self, owner: Owner, *, purpose: str | None, limit: int, order: str, after: str | None) -> tuple[list[FileRecord], bool]:
+    def list(
+        self, owner: Owner, *, purpose: str | None, limit: int, order: str, after: str | None
+    ) -> tuple[list[FileRecord], bool]:
         """A page of the owner's files."""
         with self.core.lock:
             items = [f for f in self._files.values() if self.core.owns(owner, f.owner)]
@@ -368,8 +370,10 @@ class BatchService:
                 "invalid_value", param="output_expires_after.anchor", value=value.get("anchor"), expected="'created_at'"
             )
         seconds = value.get("seconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or not (
-            rules.expiry_seconds_min <= seconds <= rules.expiry_seconds_max
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not (rules.expiry_seconds_min <= seconds <= rules.expiry_seconds_max)
         ):
             raise ApiError(
                 "invalid_value",

@@ -146,7 +146,8 @@ class Emulator(AbstractContextManager["Emulator"]):
         return openai.OpenAI(
             api_key=api_key or self.api_key,
             base_url=self.base_url,
-            http_client=httpx.Client(transport=_Unclosable(self.sync_transport)),
+            # The SDK is typed for httpx2 clients but accepts a legacy httpx client at run time.
+            http_client=httpx.Client(transport=_Unclosable(self.sync_transport)),  # type: ignore[arg-type]
             **kwargs,
         )
 
@@ -158,7 +159,7 @@ class Emulator(AbstractContextManager["Emulator"]):
         return openai.AsyncOpenAI(
             api_key=api_key or self.api_key,
             base_url=self.base_url,
-            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app)),
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app)),  # type: ignore[arg-type]
             **kwargs,
         )
 

@@ -165,7 +165,6 @@ class Engine:
             return
         plan = LinePlan(key=record.key)
         errors: list[dict[str, Any]] = []
-        rules = profile.line_rules
         seen: set[str] = set()
         first_model: str | None = None
         embedding_inputs = 0
@@ -235,8 +234,10 @@ class Engine:
             if name not in obj or obj[name] is None:
                 return self._line_error("missing_field", line_no, param=name)
         custom_id = obj.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id or (
-            rules.custom_id_max_chars and len(custom_id) > rules.custom_id_max_chars
+        if (
+            not isinstance(custom_id, str)
+            or not custom_id
+            or (rules.custom_id_max_chars and len(custom_id) > rules.custom_id_max_chars)
         ):
             return self._line_error("custom_id_invalid", line_no, value=custom_id)
         method = obj.get("method", "POST")

@@ -32,7 +32,9 @@ _ERROR_TYPES = {
 
 def default_error_body(status_code: int, message: str | None = None) -> dict[str, Any]:
     """An OpenAI-shaped error body for an HTTP status."""
-    kind, code = _ERROR_TYPES.get(status_code, ("server_error" if status_code >= 500 else "invalid_request_error", None))
+    kind, code = _ERROR_TYPES.get(
+        status_code, ("server_error" if status_code >= 500 else "invalid_request_error", None)
+    )
     return {
         "error": {
             "message": message or f"Injected fault: the request failed with HTTP {status_code}.",
@@ -58,9 +60,7 @@ class Fault:
     def __post_init__(self) -> None:
         if (self.status_code is None) == (self.error_code is None):
             raise ValueError("a fault needs exactly one of status_code (HTTP failure) or error.code (non-HTTP failure)")
-        if self.status_code is not None and not (
-            isinstance(self.status_code, int) and 400 <= self.status_code <= 599
-        ):
+        if self.status_code is not None and not (isinstance(self.status_code, int) and 400 <= self.status_code <= 599):
             raise ValueError(f"status_code must be an integer 400..599, got {self.status_code!r}")
 
     @classmethod

@@ -45,7 +45,12 @@ class OpenAILines:
     def failure(self, key: str, custom_id: str, code: str, message: str) -> bytes:
         """A failure line."""
         return orjson.dumps(
-            {"id": self.line_prefix + key, "custom_id": custom_id, "response": None, "error": {"code": code, "message": message}},
+            {
+                "id": self.line_prefix + key,
+                "custom_id": custom_id,
+                "response": None,
+                "error": {"code": code, "message": message},
+            },
             option=orjson.OPT_APPEND_NEWLINE,
         )
 
@@ -56,7 +61,9 @@ class ScaiGridLines:
     def response(self, key: str, custom_id: str, status_code: int, body: dict[str, Any] | None) -> bytes:
         """A response line; HTTP errors become `status: error` with the body's message."""
         if 200 <= status_code < 300:
-            return orjson.dumps({"custom_id": custom_id, "status": "ok", "response": body}, option=orjson.OPT_APPEND_NEWLINE)
+            return orjson.dumps(
+                {"custom_id": custom_id, "status": "ok", "response": body}, option=orjson.OPT_APPEND_NEWLINE
+            )
         err = (body or {}).get("error") if isinstance(body, dict) else None
         message = err.get("message") if isinstance(err, dict) else None
         return self.failure(key, custom_id, f"http_{status_code}", str(message or f"HTTP {status_code}"))

@@ -120,7 +120,7 @@ class ObjectStore:
         """Delete every object of the bucket."""
         keys = self.keys()
         for i in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            batch: list[Any] = [{"Key": k} for k in keys[i : i + 1000]]
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
 
     def close(self) -> None:

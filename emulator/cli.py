@@ -20,7 +20,9 @@ KEYS_ENV = "BATCHCONF_API_KEYS"
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `batchconf`."""
-    parser = argparse.ArgumentParser(prog="batchconf", description="Batch inference API emulator and conformance suite.")
+    parser = argparse.ArgumentParser(
+        prog="batchconf", description="Batch inference API emulator and conformance suite."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the emulator as an HTTP server (uvicorn)")
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--request-seconds", type=float, default=None, help="timing model: per-request latency")
     serve.add_argument("--concurrency", type=int, default=None, help="timing model: requests run at once")
     serve.add_argument("--finalization-seconds", type=float, default=None, help="timing model: finalization time")
-    serve.add_argument("--s3-endpoint-url", default=None, help="S3 endpoint (moto server, MinIO, AWS); default moto in-process")
+    serve.add_argument(
+        "--s3-endpoint-url", default=None, help="S3 endpoint (moto server, MinIO, AWS); default moto in-process"
+    )
     serve.add_argument("--s3-bucket", default=None, help="bucket to use (default: a new one per run)")
     serve.add_argument("--seed", type=int, default=None, help="seed for ids and output order")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")

@@ -80,7 +80,7 @@ class FactTable:
     def _dotted(self, name: str) -> str:
         return f"{self._key}.{name}" if self._key else name
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         """The fact keys of this table (provenance keys excluded)."""
         return [k for k in self._raw if k not in _PROVENANCE_KEYS]
 

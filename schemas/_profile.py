@@ -31,9 +31,9 @@ __all__ = [
     "HttpSurface",
     "IdPrefixes",
     "Lifecycle",
+    "Limits",
     "LineError",
     "LineRules",
-    "Limits",
     "OutputRules",
     "Profile",
     "RenderedError",
@@ -417,7 +417,7 @@ def _parse_http(t: FactTable) -> HttpSurface:
     ops_table = t.table("operations")
     assert ops_table is not None
     operations: dict[str, tuple[str, str]] = {}
-    for op in ops_table.keys():
+    for op in ops_table.names():
         spec = ops_table.get(op, str)
         method, _, path = spec.partition(" ")
         if method not in _HTTP_METHODS or not path.startswith("/"):
@@ -427,7 +427,7 @@ def _parse_http(t: FactTable) -> HttpSurface:
     qp = t.table("query_params", required=False)
     query: dict[str, str] = {}
     if qp is not None:
-        query = {k: qp.get(k, str) for k in qp.keys()}
+        query = {k: qp.get(k, str) for k in qp.names()}
         qp.done()
     base_path = t.get("base_path", str)
     if base_path and (not base_path.startswith("/") or base_path.endswith("/")):
@@ -470,7 +470,7 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     tr = t.table("transitions")
     assert tr is not None
     transitions: dict[str, tuple[str, ...]] = {}
-    for src in tr.keys():
+    for src in tr.names():
         if src not in known:
             raise tr.error(src, f"transition from unknown status {src!r} (statuses: {list(statuses)})")
         targets = tr.strings(src)
@@ -504,7 +504,7 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     rt = t.table("roles")
     assert rt is not None
     roles: dict[str, str] = {}
-    for role in rt.keys():
+    for role in rt.names():
         if role not in ROLES:
             raise rt.error(role, f"unknown role (roles: {list(ROLES)})")
         native = rt.get(role, str)
@@ -523,7 +523,7 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     ts = t.table("timestamps", required=False)
     timestamps: dict[str, str] = {}
     if ts is not None:
-        for status in ts.keys():
+        for status in ts.names():
             if status not in known:
                 raise ts.error(status, f"timestamp for unknown status {status!r}")
             timestamps[status] = ts.get(status, str)
@@ -545,7 +545,7 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
 
 def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
     errors: dict[str, ErrorSpec] = {}
-    for name in t.keys():
+    for name in t.names():
         e = t.table(name)
         assert e is not None
         status = e.get("status", int)
@@ -564,7 +564,7 @@ def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
 
 def _parse_validation(t: FactTable) -> dict[str, LineError]:
     out: dict[str, LineError] = {}
-    for name in t.keys():
+    for name in t.names():
         e = t.table(name)
         assert e is not None
         message = e.get("message", str)
@@ -612,7 +612,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     lifecycle = _parse_lifecycle(need("lifecycle"))
 
     wt = need("windows")
-    windows = {w: _ints(wt, w) for w in wt.keys()}
+    windows = {w: _ints(wt, w) for w in wt.names()}
     if not windows or not all(windows.values()):
         raise wt.error("*", "needs at least one window, each a positive number of seconds")
     wt.done()
@@ -628,7 +628,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     enforced_t = lt.table("enforced_at")
     assert enforced_t is not None
     enforced: dict[str, str] = {}
-    for key in enforced_t.keys():
+    for key in enforced_t.names():
         stage = enforced_t.get(key, str)
         if stage not in _ENFORCEMENT_STAGES:
             raise enforced_t.error(key, f"unknown stage {stage!r} (known: {sorted(_ENFORCEMENT_STAGES)})")
@@ -764,7 +764,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
 
     ct = need("capabilities")
     capabilities: dict[str, bool] = {}
-    for cap in ct.keys():
+    for cap in ct.names():
         if cap not in _CAPABILITIES:
             raise ct.error(cap, f"unknown capability (known: {sorted(_CAPABILITIES)})")
         capabilities[cap] = ct.get(cap, bool)
@@ -777,7 +777,9 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
             raise ProfileError(path, "lifecycle.roles", "capability cancel needs a cancelling or cancelled role")
         for status in lifecycle.cancellable:
             if not lifecycle.allows(status, target):
-                raise ProfileError(path, f"lifecycle.transitions.{status}", f"cancellable but has no edge to {target!r}")
+                raise ProfileError(
+                    path, f"lifecycle.transitions.{status}", f"cancellable but has no edge to {target!r}"
+                )
     if capabilities.get("expiry") and not expiry.enabled:
         raise ProfileError(path, "capabilities.expiry", "contradicts expiry.enabled = false")
     if capabilities.get("files_api") != files.api:

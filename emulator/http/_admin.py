@@ -16,7 +16,6 @@ from starlette.routing import Route
 from .._core import Core
 from .._errors import ApiError
 from .._mutations import CATALOGUE
-from .._timing import TimingModel
 from ._common import json_response, read_json
 from ._openai import batch_json
 

@@ -129,7 +129,9 @@ def openai_routes(core: Core) -> list[Route]:
         try:
             form = await request.form(max_files=1, max_fields=16, max_part_size=_MAX_FORM_PART)
         except Exception as exc:  # malformed multipart: a client error, never a 500
-            raise ApiError("invalid_value", param="file", value="(body)", expected=f"multipart/form-data ({exc})") from None
+            raise ApiError(
+                "invalid_value", param="file", value="(body)", expected=f"multipart/form-data ({exc})"
+            ) from None
         try:
             upload = form.get("file")
             purpose = form.get("purpose")
@@ -141,7 +143,9 @@ def openai_routes(core: Core) -> list[Route]:
             anchor, seconds = form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
             if anchor is not None or seconds is not None:
                 if not isinstance(seconds, str) or not seconds.strip().isdigit():
-                    raise ApiError("invalid_value", param="expires_after[seconds]", value=seconds, expected="an integer")
+                    raise ApiError(
+                        "invalid_value", param="expires_after[seconds]", value=seconds, expected="an integer"
+                    )
                 expires = (str(anchor), int(seconds))
             upload.file.seek(0, 2)
             size = upload.file.tell()
