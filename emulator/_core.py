@@ -289,6 +289,8 @@ class BatchService:
             value = payload.get(name)
             if value is not None and not isinstance(value, str):
                 raise ApiError("invalid_type", param=name, expected="a string", got=_json_kind(value))
+        if payload.get("completion_window") is None and profile.batches.default_window:
+            payload = {**payload, "completion_window": profile.batches.default_window}
         endpoint = str(payload.get("endpoint", ""))
         if endpoint not in profile.endpoints:
             raise ApiError("invalid_endpoint", value=endpoint, supported=_quoted(profile.endpoints))
@@ -346,6 +348,9 @@ class BatchService:
             return None
         if not isinstance(value, dict):
             raise ApiError("invalid_type", param="metadata", expected="an object", got=_json_kind(value))
+        if not self.core.profile.has("metadata"):
+            # The provider documents no metadata: it is neither limited nor echoed back.
+            return None
         if len(value) > limits.metadata_max_pairs:
             raise ApiError("metadata_too_many", count=len(value), max=limits.metadata_max_pairs)
         for key, item in value.items():

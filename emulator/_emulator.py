@@ -83,7 +83,11 @@ class Emulator(AbstractContextManager["Emulator"]):
             seed=seed,
         )
         self.api_keys = keys
-        self.app = create_app(self.core, version())
+        try:
+            self.app = create_app(self.core, version())
+        except BaseException:
+            self.core.close()
+            raise
         self._sync: SyncASGITransport | None = None
         self._closed = False
 
@@ -143,6 +147,7 @@ class Emulator(AbstractContextManager["Emulator"]):
         import openai
 
         kwargs.setdefault("max_retries", 0)
+        self._sdk_auth(api_key, kwargs)
         return openai.OpenAI(
             api_key=api_key or self.api_key,
             base_url=self.base_url,
@@ -156,12 +161,21 @@ class Emulator(AbstractContextManager["Emulator"]):
         import openai
 
         kwargs.setdefault("max_retries", 0)
+        self._sdk_auth(api_key, kwargs)
         return openai.AsyncOpenAI(
             api_key=api_key or self.api_key,
             base_url=self.base_url,
             http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app)),  # type: ignore[arg-type]
             **kwargs,
         )
+
+    def _sdk_auth(self, api_key: str | None, kwargs: dict[str, Any]) -> None:
+        """The SDK sends `Authorization: Bearer`; other dialects' auth goes in default headers."""
+        http = self.profile.http
+        if http.auth_header.lower() != "authorization" or http.auth_scheme.lower() != "bearer":
+            headers = dict(kwargs.get("default_headers") or {})
+            headers.update(self._headers(api_key))
+            kwargs["default_headers"] = headers
 
     @contextmanager
     def intercept(self, base_url: str | None = None) -> Iterator[Any]:

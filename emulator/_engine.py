@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
     from ._core import Core
 
 __all__ = ["Engine"]
+
+
+@dataclass
+class _ScanState:
+    """What validation remembers across the lines of one input file."""
+
+    seen: set[str] = field(default_factory=set)
+    first_model: str | None = None
+    first_url: str | None = None
 
 _SHUFFLE_WINDOW = 2048
 _MAX_REPORTED_ERRORS = 1000
@@ -165,8 +175,7 @@ class Engine:
             return
         plan = LinePlan(key=record.key)
         errors: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        first_model: str | None = None
+        state = _ScanState()
         embedding_inputs = 0
         line_no = 0
         mut = core.mutations
@@ -174,14 +183,14 @@ class Engine:
             line_no += 1
             if not raw.strip():
                 continue
-            problem = self._check_line(raw, line_no, b.endpoint, seen, first_model, mut)
+            problem = self._check_line(raw, line_no, b.endpoint, state, mut)
             if isinstance(problem, dict):
                 if len(errors) < _MAX_REPORTED_ERRORS:
                     errors.append(problem)
                 continue
             model, inputs = problem
-            if first_model is None:
-                first_model = model
+            if state.first_model is None:
+                state.first_model = model
             embedding_inputs += inputs
             plan.offsets.append(offset)
             plan.lengths.append(len(raw))
@@ -207,9 +216,9 @@ class Engine:
         if errors:
             self._fail(b, t, errors)
             return
-        plan.model = first_model
+        plan.model = state.first_model
         b.plan = plan
-        b.model = first_model
+        b.model = state.first_model
         b.total = len(plan)
         self._enter(b, "in_progress", t)
 
@@ -218,8 +227,7 @@ class Engine:
         raw: bytes,
         line_no: int,
         endpoint: str,
-        seen: set[str],
-        first_model: str | None,
+        state: _ScanState,
         mut: Any,
     ) -> dict[str, Any] | tuple[str | None, int]:
         """An error entry for a bad line, or (model, embedding input count) for a good one."""
@@ -248,6 +256,13 @@ class Engine:
             return self._line_error("invalid_url", line_no, value=url)
         if rules.mixed_endpoints and url not in self.core.profile.endpoints:
             return self._line_error("invalid_url", line_no, value=url)
+        if not rules.mixed_endpoints:
+            # Lines must all share one url (the first line's) even where it need not equal
+            # the create-time endpoint (Azure's `/chat/completions` form).
+            if state.first_url is None:
+                state.first_url = url
+            if url != state.first_url and not mut.on("accept_wrong_url"):
+                return self._line_error("invalid_url", line_no, value=url)
         body = obj.get("body")
         if not isinstance(body, dict):
             return self._line_error("invalid_body", line_no)
@@ -257,10 +272,10 @@ class Engine:
         if not rules.stream_allowed and body.get("stream") is True:
             return self._line_error("streaming_unsupported", line_no)
         if rules.custom_id_unique:
-            if custom_id in seen and not mut.on("accept_duplicate_custom_id"):
+            if custom_id in state.seen and not mut.on("accept_duplicate_custom_id"):
                 return self._line_error("duplicate_custom_id", line_no, value=custom_id)
-            seen.add(custom_id)
-        if rules.one_model_per_file and first_model is not None and model != first_model:
+            state.seen.add(custom_id)
+        if rules.one_model_per_file and state.first_model is not None and model != state.first_model:
             return self._line_error("mixed_models", line_no, value=model)
         inputs = 0
         if url.endswith("/embeddings"):

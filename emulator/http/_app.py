@@ -76,6 +76,12 @@ def create_app(core: Core, version: str = "0") -> ASGIApp:
     if core.profile.dialect != "openai":
         # Other dialects' routes come with their own module; refuse rather than half-serve.
         raise NotImplementedError(f"the emulator does not serve the {core.profile.dialect!r} dialect yet")
+    if core.profile.output.location != "files_api":
+        # Object-storage dialects (Scaleway) need input-by-URL and result keys beside the input.
+        raise NotImplementedError(
+            f"the emulator does not serve {core.profile.output.location!r} result storage "
+            f"(profile {core.profile.name!r}) yet"
+        )
     routes: list[Route] = [*openai_routes(core), *admin_routes(core, version)]
 
     async def on_api_error(request: Request, exc: Exception) -> Response:

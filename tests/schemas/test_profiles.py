@@ -1,0 +1,477 @@
+"""Provider profiles: every bundled profile loads, is consistent and sources every fact.
+
+Three kinds of checks. Each bundled profile (and each of its variants) loads and its graph,
+roles, windows, limits and catalogues hold together. Every fact carries a non-empty source,
+and no leaf of a profile file escapes the loader's provenance record. Broken profiles (each
+derived from openai.toml with one edit) are refused with a message naming the file and the
+key. A few provider facts that the sources disagree on are pinned.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import ProfileError, UnknownProfileError, load_profile, profile_names
+from schemas._profile import Profile
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "schemas" / "profiles"
+OPENAI_TEXT = (PROFILES_DIR / "openai.toml").read_text(encoding="utf-8")
+EXPECTED = ("openai", "azure-openai", "ovhcloud", "scaleway", "scaigrid", "truefoundry")
+PROVENANCE_KEYS = frozenset({"source", "verified", "note"})
+# Root keys that hold arrays of tables, checked item by item.
+STRUCTURAL = frozenset({"variants", "deviations"})
+NAMES = list(profile_names())
+VARIANTS = [f"{name}+{v.name}" for name in NAMES for v in load_profile(name).variants]
+
+
+def _leaves(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every fact in a raw TOML table, as the loader names them."""
+    for key, value in table.items():
+        if key in PROVENANCE_KEYS:
+            continue
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and "value" not in value:
+            yield from _leaves(value, dotted)
+        else:
+            yield dotted, value
+
+
+def _raw(profile: Profile) -> dict[str, Any]:
+    return tomllib.loads(profile.path.read_text(encoding="utf-8"))
+
+
+def _reachable(profile: Profile) -> set[str]:
+    life = profile.lifecycle
+    seen = {life.initial}
+    todo = deque([life.initial])
+    while todo:
+        for dst in life.transitions[todo.popleft()]:
+            if dst not in seen:
+                seen.add(dst)
+                todo.append(dst)
+    return seen
+
+
+def _template_fields(*templates: str | None) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for template in templates:
+        for _, name, _, _ in string.Formatter().parse(template or ""):
+            if name:
+                fields[name] = f"<{name}>"
+    return fields
+
+
+# --- every bundled profile -------------------------------------------------------------------
+
+
+def test_bundled_profiles_are_listed() -> None:
+    assert set(EXPECTED) <= set(NAMES), f"profile_names() = {NAMES}, expected at least {EXPECTED}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_profile_loads(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.variant is None
+    assert profile.path == PROFILES_DIR / f"{name}.toml"
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_lifecycle_is_a_consistent_graph(name: str) -> None:
+    profile = load_profile(name)
+    life = profile.lifecycle
+    assert set(life.transitions) == set(life.statuses)
+    assert _reachable(profile) == set(life.statuses), "every status must be reachable from the initial one"
+    for status in life.statuses:
+        if status in life.terminal:
+            assert life.transitions[status] == (), f"terminal {status!r} has outgoing edges"
+        else:
+            assert life.transitions[status], f"non-terminal {status!r} has no way out"
+    assert life.status("validating") == life.initial
+    assert set(life.roles.values()) <= set(life.statuses)
+    assert life.status("completed") in life.terminal
+    assert set(life.timestamps) <= set(life.statuses)
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_cancel_and_expiry_agree_with_the_graph(name: str) -> None:
+    profile = load_profile(name)
+    life = profile.lifecycle
+    if profile.has("cancel"):
+        target = life.status("cancelling") or life.status("cancelled")
+        assert target is not None
+        assert life.cancellable
+        for status in life.cancellable:
+            assert life.allows(status, target), f"{status!r} is cancellable but has no edge to {target!r}"
+    assert profile.has("expiry") == profile.expiry.enabled
+    # The expiry edges must exist even where expiry is switched off (Azure keeps `expired`).
+    if profile.expiry.enters in life.roles:
+        dst = life.roles[profile.expiry.enters]
+        for role in profile.expiry.from_roles:
+            assert life.allows(life.roles[role], dst), f"expiry from {role!r} to {dst!r} is not an edge"
+    else:
+        assert not profile.expiry.enabled
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_surface_limits_and_windows_hold_together(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.has("files_api") == profile.files.api
+    assert profile.http.route("create_batch") is not None
+    assert profile.http.route("retrieve_batch") is not None
+    file_routes = [profile.http.route(op) for op in ("create_file", "file_content")]
+    if profile.files.api:
+        assert all(file_routes), "a Files API profile needs upload and content routes"
+    else:
+        assert not any(file_routes), "a profile without Files API must not route files"
+    if profile.output.location == "object_storage":
+        assert profile.storage is not None
+    assert profile.windows and all(seconds > 0 for seconds in profile.windows.values())
+    if profile.batches.default_window:
+        assert profile.batches.default_window in profile.windows
+    assert profile.endpoints and all(ep.startswith("/") for ep in profile.endpoints)
+    limits = profile.limits
+    assert not limits.max_requests or limits.min_requests <= limits.max_requests
+    assert not (profile.line_rules.mixed_endpoints and profile.line_rules.url_must_match_endpoint)
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_catalogues_cover_the_openai_names_and_render(name: str) -> None:
+    profile = load_profile(name)
+    reference = load_profile("openai")
+    missing_errors = set(reference.errors) - set(profile.errors)
+    missing_validation = set(reference.validation) - set(profile.validation)
+    assert not missing_errors, f"[errors] lacks {sorted(missing_errors)}"
+    assert not missing_validation, f"[validation] lacks {sorted(missing_validation)}"
+    for spec in profile.errors.values():
+        rendered = spec.render(**_template_fields(spec.message, spec.param, spec.code))
+        assert "{" not in rendered.message and 400 <= rendered.status <= 599
+    for entry in profile.validation.values():
+        code, message, _ = entry.render(**_template_fields(entry.message, entry.param))
+        assert code and "{" not in message
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_every_fact_has_a_source(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.provenance
+    for key, prov in profile.provenance.items():
+        if key in STRUCTURAL:
+            continue
+        assert prov.source.strip() and prov.source != "-", f"{name}: fact {key!r} has no source"
+        assert isinstance(prov.verified, bool)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_leaf_of_the_file_is_recorded(name: str) -> None:
+    profile = load_profile(name)
+    raw = _raw(profile)
+    unrecorded = [
+        key
+        for key, _ in _leaves({k: v for k, v in raw.items() if k not in STRUCTURAL})
+        if key not in profile.provenance
+    ]
+    assert not unrecorded, f"{name}: leaves the loader did not record: {unrecorded}"
+    for i, variant in enumerate(raw.get("variants", [])):
+        for key in ("name", "header", "value"):
+            assert f"variants[{i}].{key}" in profile.provenance
+        assert variant.get("source") and isinstance(variant.get("verified"), bool)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_overrides_state_their_own_sources(name: str) -> None:
+    base_name, variant_name = name.split("+", 1)
+    base = load_profile(base_name)
+    profile = load_profile(name)
+    (variant,) = (v for v in _raw(base)["variants"] if v["name"] == variant_name)
+    leaves = list(_leaves(variant["overrides"]))
+    assert leaves, f"{name}: empty overrides"
+    for key, value in leaves:
+        # A plain value would silently inherit the base table's source: each override is a
+        # fact table of its own.
+        assert isinstance(value, dict) and value.get("source"), f"{name}: override {key!r} states no source"
+        prov = profile.fact(key)
+        assert prov.source == value["source"]
+        assert prov.verified == value.get("verified", profile.provenance[key].verified)
+
+
+# --- loading by name -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_loads_by_both_spellings(name: str) -> None:
+    base_name, variant_name = name.split("+", 1)
+    by_plus = load_profile(name)
+    by_keyword = load_profile(base_name, variant=variant_name)
+    assert by_plus.variant == by_keyword.variant == variant_name
+    assert by_plus.limits == by_keyword.limits
+    assert load_profile(base_name).with_variant(variant_name).variant == variant_name
+
+
+def test_unknown_profile_lists_the_known_names() -> None:
+    with pytest.raises(UnknownProfileError) as info:
+        load_profile("no-such-provider")
+    message = str(info.value)
+    assert "no-such-provider" in message
+    for name in NAMES:
+        assert name in message
+
+
+def test_unknown_variant_lists_the_known_variants() -> None:
+    with pytest.raises(UnknownProfileError) as info:
+        load_profile("truefoundry+no-such-backend")
+    message = str(info.value)
+    assert "no-such-backend" in message
+    for variant in load_profile("truefoundry").variants:
+        assert variant.name in message
+
+
+# --- broken profiles -------------------------------------------------------------------------
+
+# (test id, text in openai.toml, replacement, key named by the error, fragment of the problem)
+BROKEN = [
+    (
+        "transition-to-unknown-status",
+        'cancelling = ["cancelled"]',
+        'cancelling = ["cancelled", "archived"]',
+        "lifecycle.transitions.cancelling",
+        "unknown status 'archived'",
+    ),
+    (
+        "terminal-with-outgoing-edges",
+        "completed = []",
+        'completed = ["in_progress"]',
+        "lifecycle.transitions.completed",
+        "terminal status 'completed' has outgoing transitions",
+    ),
+    (
+        "unreachable-status",
+        'validating = ["in_progress", "failed", "cancelling"]',
+        'validating = ["in_progress", "cancelling"]',
+        "lifecycle.transitions",
+        "unreachable from 'validating': ['failed']",
+    ),
+    (
+        "unknown-key-typo",
+        "cancelling_max_seconds = {",
+        "cancelling_max_second = {",
+        "lifecycle.cancelling_max_second",
+        "unknown key",
+    ),
+    (
+        "unknown-capability-typo",
+        "webhooks = true",
+        "webhook = true",
+        "capabilities.webhook",
+        "unknown capability",
+    ),
+    (
+        "wrong-type",
+        "max_requests = 50000",
+        'max_requests = "50000"',
+        "limits.max_requests",
+        "expected int, got str",
+    ),
+    (
+        "role-mapped-to-unknown-status",
+        'expired = "expired"',
+        'expired = "timed_out"',
+        "lifecycle.roles.expired",
+        "unknown status 'timed_out'",
+    ),
+    (
+        "min-requests-above-max",
+        "min_requests = { value = 1,",
+        "min_requests = { value = 60000,",
+        "limits.min_requests",
+        "60000 exceeds max_requests 50000",
+    ),
+    (
+        "cancel-without-cancellable-statuses",
+        'cancellable = ["validating", "in_progress", "finalizing"]',
+        "cancellable = []",
+        "lifecycle.cancellable",
+        "capability cancel needs cancellable statuses",
+    ),
+    (
+        "invalid-toml",
+        "[limits]\n",
+        "[limits\n",
+        "(file)",
+        "is not valid TOML",
+    ),
+    (
+        "mixed-endpoints-against-url-match",
+        "mixed_endpoints = false",
+        "mixed_endpoints = true",
+        "line_rules.mixed_endpoints",
+        "contradicts url_must_match_endpoint",
+    ),
+    (
+        "expiry-capability-without-expiry",
+        "enabled = true",
+        "enabled = false",
+        "capabilities.expiry",
+        "contradicts expiry.enabled = false",
+    ),
+    (
+        "expiry-from-a-status-without-the-edge",
+        'from_roles = ["in_progress", "finalizing"]',
+        'from_roles = ["validating"]',
+        "expiry.from_roles",
+        "is not a transition",
+    ),
+    (
+        "files-capability-against-files-api",
+        "files_api = true",
+        "files_api = false",
+        "capabilities.files_api",
+        "must equal files.api",
+    ),
+    (
+        "object-storage-without-storage-table",
+        'location = "files_api"',
+        'location = "object_storage"',
+        "storage",
+        "needs a [storage] table",
+    ),
+    (
+        "default-window-not-a-window",
+        'create_required = ["input_file_id", "endpoint", "completion_window"]',
+        'create_required = ["input_file_id", "endpoint", "completion_window"]\ndefault_window = "48h"',
+        "batches.default_window",
+        "'48h' is not a key of [windows]",
+    ),
+    (
+        "unknown-dialect",
+        'dialect = "openai"',
+        'dialect = "openia"',
+        "profile.dialect",
+        "unknown dialect 'openia'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key", "fragment"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_broken_profile_is_refused_naming_file_and_key(
+    tmp_path: Path, old: str, new: str, key: str, fragment: str
+) -> None:
+    assert OPENAI_TEXT.count(old) == 1, f"the edit must hit exactly one place in openai.toml: {old!r}"
+    path = tmp_path / "openai.toml"
+    path.write_text(OPENAI_TEXT.replace(old, new), encoding="utf-8")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    error = info.value
+    assert error.file == str(path)
+    assert error.key == key
+    assert fragment in error.problem
+    assert str(path) in str(error) and f"[{key}]" in str(error)
+
+
+def test_profile_name_must_match_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "renamed.toml"
+    path.write_text(OPENAI_TEXT, encoding="utf-8")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert info.value.key == "profile.name"
+    assert str(path) in str(info.value)
+
+
+def test_an_unedited_copy_loads(tmp_path: Path) -> None:
+    path = tmp_path / "openai.toml"
+    path.write_text(OPENAI_TEXT, encoding="utf-8")
+    assert load_profile(path).lifecycle == load_profile("openai").lifecycle
+
+
+# --- provider facts the sources disagree on --------------------------------------------------
+
+
+def test_scaleway_records_both_namings_with_distinct_sources() -> None:
+    profile = load_profile("scaleway")
+    storage = profile.storage
+    assert storage is not None
+    assert storage.input_reference == "object_url"
+    assert storage.output_key == "{dir}{stem}_output.jsonl"
+    assert storage.error_key == "{dir}{stem}_error.jsonl"
+    assert storage.alternative_output_keys == ("{dir}{stem}-output.jsonl",)
+    assert storage.alternative_error_keys == ("{dir}{stem}-error.jsonl",)
+    for current, alternative in (
+        ("storage.output_key", "storage.alternative_output_keys"),
+        ("storage.error_key", "storage.alternative_error_keys"),
+    ):
+        how_to, reference = profile.fact(current), profile.fact(alternative)
+        assert how_to.source != reference.source
+        assert "[scw-howto]" in how_to.source and "[scw-api]" in reference.source
+        assert how_to.verified and reference.verified
+    assert not profile.files.api and not profile.has("files_api")
+    assert profile.output.location == "object_storage"
+    assert profile.http.route("create_file") is None
+    assert profile.ids.batch == ""
+
+
+def test_ovhcloud_windows_are_24_48_72_hours_with_48_by_default() -> None:
+    profile = load_profile("ovhcloud")
+    assert dict(profile.windows) == {"24h": 86400, "48h": 172800, "72h": 259200}
+    assert profile.batches.default_window == "48h"
+    assert "24" in profile.fact("windows.24h").note  # the blog's 24 h maximum is recorded
+    assert profile.http.default_base_url == "https://oai.endpoints.kepler.ai.cloud.ovh.net/v1"
+
+
+def test_truefoundry_bedrock_needs_100_requests_and_the_base_does_not() -> None:
+    base = load_profile("truefoundry")
+    bedrock = load_profile("truefoundry+bedrock")
+    assert bedrock.limits.min_requests == 100
+    assert base.limits.min_requests < 100
+    assert "minimum 100 records" in bedrock.fact("limits.min_requests").source
+    assert {v.header for v in base.variants} == {"x-tfy-provider-name"}
+    assert {"bedrock", "vertex", "azure"} <= {v.name for v in base.variants}
+    azure = load_profile("truefoundry+azure")
+    assert "/chat/completions" in azure.endpoints and not azure.line_rules.url_must_match_endpoint
+
+
+def test_azure_openai_facts() -> None:
+    profile = load_profile("azure-openai")
+    assert profile.output.empty_error_file is True
+    assert load_profile("openai").output.empty_error_file is False
+    assert profile.http.auth_header == "api-key" and profile.http.auth_scheme == ""
+    assert profile.http.route("create_batch") == ("POST", "/openai/v1/batches")
+    assert profile.http.route("create_file") == ("POST", "/openai/v1/files")
+    assert "/chat/completions" in profile.endpoints
+    assert not profile.expiry.enabled and not profile.has("expiry")
+    assert "expired" in profile.lifecycle.statuses and "expired" in _reachable(profile)
+    assert profile.limits.max_requests == 100000
+    assert "50,000" in profile.fact("limits.max_requests").note
+    codes = {entry.code for entry in profile.validation.values()}
+    assert {"too_many_tasks", "url_mismatch", "empty_batch", "model_mismatch", "empty_file"} <= codes
+
+
+def test_scaigrid_native_dialect() -> None:
+    profile = load_profile("scaigrid")
+    assert profile.dialect == "scaigrid"
+    assert profile.lifecycle.statuses == ("pending", "processing", "completed", "failed", "cancelled")
+    assert dict(profile.lifecycle.roles) == {
+        "validating": "pending",
+        "in_progress": "processing",
+        "completed": "completed",
+        "failed": "failed",
+        "cancelled": "cancelled",
+    }
+    assert profile.http.route("create_batch") == ("POST", "/v1/inference/batch")
+    assert profile.http.route("cancel_batch") == ("POST", "/v1/inference/batch/{batch_id}/cancel")
+    assert profile.line_rules.mixed_endpoints and not profile.line_rules.url_must_match_endpoint
+    assert dict(profile.windows) == {"24h": 86400, "4h": 14400, "1h": 3600}
+    assert profile.batches.default_window == "24h"
+    assert profile.output.location == "results_url" and profile.output.line_format == "scaigrid"
+    assert profile.limits.inline_base64_max_bytes > 0 and profile.limits.max_concurrent_batches == 10
+    assert profile.has("webhooks") and not profile.has("files_api")
+    assert profile.errors["quota_exceeded"].code == "QUOTA_EXCEEDED"
