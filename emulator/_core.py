@@ -198,6 +198,9 @@ class FileService:
         fileobj.seek(0)
         head = fileobj.read(_SNIFF_BYTES)
         fileobj.seek(0)
+        if not head.strip():
+            # Nothing to judge: an empty file is refused at validation (too few requests).
+            return True
         first = head.split(b"\n", 1)[0].strip()
         if not first:
             return False

@@ -10,6 +10,7 @@ import argparse
 import os
 import runpy
 import secrets
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -128,9 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] == "check":
-        import pytest
-
-        return int(pytest.main(["--pyargs", "conformance", *argv[1:]]))
+        # A fresh interpreter: this process has already imported the emulator, and pytest
+        # must import (and assertion-rewrite) the suite's modules itself.
+        code = subprocess.call([sys.executable, "-m", "pytest", "--pyargs", "conformance", *argv[1:]])
+        # pytest's own usage, internal and no-tests codes (3, 4, 5) are harness errors here.
+        return 2 if code in (2, 3, 4, 5) else code
     if argv and argv[0] == "matrix":
         sys.argv = ["batchconf matrix", *argv[1:]]
         try:

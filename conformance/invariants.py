@@ -1,0 +1,928 @@
+"""Checks of what the target answered against the contract (the profile and the JSON Schemas).
+
+Two kinds of check live here:
+- response checks (`expect_ok`, `expect_error`, `check_list_page`): every response the suite
+  receives is validated against the dialect's JSON Schema, and every error response must be
+  the dialect's envelope with the status, type, code and param of the profile's catalogue;
+- batch invariants over a finished batch (`check_finished` runs them all): the observed
+  statuses form a path of the profile's graph, terminal states stay terminal, each timestamp
+  is set once when its status is entered and they are ordered, `expires_at` is `created_at`
+  plus the window, request counts never decrease and add up, records validate, every input
+  custom_id appears exactly once across the output and error files, line counts equal the
+  counts, and file ids are null exactly when the profile says. Output order is never assumed.
+
+Every failure raises `ContractViolation` (an AssertionError) whose message says what was
+received, what the contract expected and where the contract says it: the profile, the fact
+key and that fact's source.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from schemas import Profile
+from schemas._validation import SchemaValidationError, validate
+
+from .client import ApiResponse
+
+__all__ = [
+    "ContractViolation",
+    "ExpectedLineError",
+    "FinishedLike",
+    "ObservationLike",
+    "check_error_file_lines",
+    "check_exactly_once",
+    "check_expires_at",
+    "check_file_ids",
+    "check_finished",
+    "check_initial_status",
+    "check_line_counts",
+    "check_list_page",
+    "check_records",
+    "check_request_counts",
+    "check_status_path",
+    "check_terminal_stays",
+    "check_timestamps",
+    "check_validation_errors",
+    "cite",
+    "expect_error",
+    "expect_ok",
+    "expect_refused",
+    "history",
+    "observed_statuses",
+    "parse_jsonl",
+    "schema_name",
+    "violation",
+]
+
+# Sources of rules that are not one profile fact but the shared contract of every dialect.
+SPEC_COUNTS = "openai-batch-spec.md §3.2 (completed = output lines, failed = error lines); peers.md §0.2, §D"
+SPEC_EXACTLY_ONCE = "peers.md §0.2, §C.6, §D: every input custom_id exactly once across output + error files"
+SPEC_RECORDS = "openai-batch-spec.md §3.2: successes in the output file, failures in the error file"
+SPEC_ENVELOPE = "openai-batch-spec.md §6: the error envelope {error: {message, type, param, code}}"
+SPEC_LIST = "openai-batch-spec.md §5: list pages carry object, data, has_more, first_id, last_id"
+
+
+class ContractViolation(AssertionError):
+    """The target broke the contract. `check` names the rule; the message explains."""
+
+    def __init__(self, check: str, message: str) -> None:
+        self.check = check
+        super().__init__(f"[{check}] {message}")
+
+
+class ObservationLike(Protocol):
+    """What the waiter observed while polling one batch."""
+
+    @property
+    def snapshots(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def final(self) -> Mapping[str, Any]: ...
+
+
+class FinishedLike(Protocol):
+    """A batch polled to a terminal status, with its result files downloaded and parsed."""
+
+    @property
+    def batch_id(self) -> str: ...
+
+    @property
+    def created(self) -> Mapping[str, Any]: ...
+
+    @property
+    def observation(self) -> ObservationLike: ...
+
+    @property
+    def final(self) -> Mapping[str, Any]: ...
+
+    @property
+    def output_lines(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def error_lines(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def input_custom_ids(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class ExpectedLineError:
+    """One entry a failed batch's `errors.data` must contain (from `profile.validation[name]`).
+
+    `line` is the 1-based input line, or None for a file-level error; `param` None means
+    "not checked" (the catalogue's template could not be filled).
+    """
+
+    name: str
+    code: str
+    line: int | None
+    param: str | None = None
+
+    @classmethod
+    def of(cls, profile: Profile, name: str, line: int | None, **fields: object) -> ExpectedLineError:
+        """The expectation for catalogue entry `name` at `line` (None if the entry has no line)."""
+        spec = profile.validation[name]
+        code, _message, param = spec.render(line=line, **fields)
+        if param is not None and "{" in param:
+            param = None
+        return cls(name, code, line if spec.line else None, param)
+
+
+# -- Citing the contract ---------------------------------------------------------------------
+
+
+def cite(profile: Profile, key: str) -> str:
+    """`profile 'openai', fact `key` (source: ...; verified)` for a dotted fact key.
+
+    A key naming a table (`errors.batch_not_found`) cites its first fact; an unknown key
+    cites its closest known parent.
+    """
+    provenance = profile.provenance
+    found = provenance.get(key)
+    if found is None:
+        found = next((p for k, p in provenance.items() if k.startswith(key + ".")), None)
+    probe = key
+    while found is None and "." in probe:
+        probe = probe.rsplit(".", 1)[0]
+        found = provenance.get(probe) or next((p for k, p in provenance.items() if k.startswith(probe + ".")), None)
+    where = f"profile {profile.name!r}" + (f" (variant {profile.variant!r})" if profile.variant else "")
+    if found is None:
+        return f"{where}, fact `{key}`"
+    state = "verified" if found.verified else "UNVERIFIED"
+    note = f"; note: {found.note}" if found.note else ""
+    return f"{where}, fact `{key}` (source: {found.source}; {state}{note})"
+
+
+def violation(
+    check: str,
+    what: str,
+    *,
+    received: object,
+    expected: object,
+    profile: Profile | None = None,
+    key: str | None = None,
+    source: str | None = None,
+) -> ContractViolation:
+    """A ContractViolation saying what was received, what was expected and where that is said."""
+    where = []
+    if profile is not None and key is not None:
+        where.append(cite(profile, key))
+    if source is not None:
+        where.append(source)
+    said = "; ".join(where) if where else "the contract"
+    return ContractViolation(
+        check, f"{what}\n  received: {_short(received)}\n  expected: {_short(expected)}\n  contract: {said}"
+    )
+
+
+def _short(value: object, limit: int = 600) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+# -- Responses -------------------------------------------------------------------------------
+
+
+def schema_name(profile: Profile, kind: str) -> str:
+    """The JSON Schema of wire object `kind` ('batch', 'file', 'error', ...) in the profile's dialect."""
+    return f"{profile.dialect}/{kind}"
+
+
+def check_schema(profile: Profile, kind: str, instance: object, where: str) -> None:
+    """`instance` validates against the dialect's schema `kind`, or ContractViolation."""
+    name = schema_name(profile, kind)
+    try:
+        validate(name, instance)
+    except SchemaValidationError as exc:
+        raise violation(
+            f"schema:{kind}",
+            f"{where} does not validate against JSON Schema {name!r}: {exc}",
+            received=instance,
+            expected=f"an instance of {name}",
+            source=f"schemas/json/{name}.schema.json",
+        ) from None
+
+
+def expect_ok(response: ApiResponse, profile: Profile, kind: str | None, *, statuses: Iterable[int] = (200,)) -> Any:
+    """The response has one of `statuses` and its body validates against schema `kind`
+    (None: not JSON, e.g. a file download). Returns the parsed body."""
+    allowed = tuple(statuses)
+    if response.status not in allowed:
+        route = profile.http.route(response.operation) if response.operation else None
+        raise violation(
+            f"status:{response.operation}",
+            f"{response.operation} was refused",
+            received=response.describe(),
+            expected=f"HTTP {' or '.join(map(str, allowed))}" + (f" from {route[0]} {route[1]}" if route else ""),
+            profile=profile,
+            key=f"http.operations.{response.operation}",
+        )
+    if kind is None:
+        return response.json
+    if response.json is None:
+        raise violation(
+            f"json:{response.operation}",
+            f"{response.operation} answered a body that is not JSON",
+            received=response.describe(),
+            expected=f"a JSON {schema_name(profile, kind)}",
+            profile=profile,
+            key=f"http.operations.{response.operation}",
+        )
+    check_schema(profile, kind, response.json, f"the body of {response.operation}")
+    return response.json
+
+
+def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: object) -> Mapping[str, Any]:
+    """The response is catalogue error `name`: its status, the dialect's envelope, and the
+    catalogue's type, code and param (param only when `fields` fill its template).
+
+    Returns the envelope's inner error object.
+    """
+    spec = profile.errors[name]
+    rendered = spec.render(**fields)
+    key = f"errors.{name}"
+    if response.status != spec.status:
+        raise violation(
+            f"error-status:{name}",
+            f"{response.operation} should have been refused with error {name!r}",
+            received=response.describe(),
+            expected=f"HTTP {spec.status} with error type {spec.type!r}, code {rendered.code!r}",
+            profile=profile,
+            key=f"{key}.status",
+        )
+    body = response.json
+    try:
+        validate(schema_name(profile, "error"), body)
+    except SchemaValidationError as exc:
+        raise violation(
+            f"error-envelope:{name}",
+            f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
+            received=response.describe(),
+            expected=f"an instance of {schema_name(profile, 'error')}",
+            source=SPEC_ENVELOPE,
+        ) from None
+    assert isinstance(body, Mapping)
+    error: Mapping[str, Any] = body["error"]
+    for field in ("type", "code", "param"):
+        want = getattr(rendered, field)
+        if field == "param" and want is not None and "{" in want:
+            continue
+        got = error.get(field)
+        if got != want:
+            raise violation(
+                f"error-{field}:{name}",
+                f"{response.operation} HTTP {response.status}: error.{field} differs from the catalogue",
+                received=f"error.{field} = {got!r} in {response.describe()}",
+                expected=f"error.{field} = {want!r}",
+                profile=profile,
+                key=f"{key}.{field}",
+            )
+    if not isinstance(error.get("message"), str) or not error["message"].strip():
+        raise violation(
+            f"error-message:{name}",
+            f"{response.operation}: error.message must be a non-empty string",
+            received=error.get("message"),
+            expected="a human-readable message, e.g. " + repr(rendered.message),
+            profile=profile,
+            key=f"{key}.message",
+        )
+    return error
+
+
+def expect_refused(response: ApiResponse, profile: Profile, key: str) -> Mapping[str, Any]:
+    """The response is a 4xx in the dialect's error envelope (any catalogue entry: used where
+    the profile says a request is refused but names no specific error). `key` is the fact
+    saying it is refused. Returns the inner error object."""
+    if not 400 <= response.status < 500:
+        raise violation(
+            f"refused:{response.operation}",
+            f"{response.operation} should have been refused",
+            received=response.describe(),
+            expected="an HTTP 4xx in the dialect's error envelope",
+            profile=profile,
+            key=key,
+        )
+    try:
+        validate(schema_name(profile, "error"), response.json)
+    except SchemaValidationError as exc:
+        raise violation(
+            f"error-envelope:{response.operation}",
+            f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
+            received=response.describe(),
+            expected=f"an instance of {schema_name(profile, 'error')}",
+            source=SPEC_ENVELOPE,
+        ) from None
+    assert isinstance(response.json, Mapping)
+    inner: Mapping[str, Any] = response.json["error"]
+    return inner
+
+
+def check_list_page(page: Mapping[str, Any], profile: Profile, what: str) -> None:
+    """A list page's `first_id`/`last_id` name its first and last items (null when empty)."""
+    data = page.get("data") or []
+    first = data[0].get("id") if data else None
+    last = data[-1].get("id") if data else None
+    for field, want in (("first_id", first), ("last_id", last)):
+        if field in page and page[field] != want:
+            raise violation(
+                f"list-{field}",
+                f"{what}: {field} does not name the page's {'first' if field == 'first_id' else 'last'} item",
+                received=page[field],
+                expected=want,
+                source=SPEC_LIST,
+            )
+    if not isinstance(page.get("has_more"), bool):
+        raise violation(
+            "list-has_more",
+            f"{what}: has_more must always be sent as a boolean",
+            received=page.get("has_more"),
+            expected="true or false",
+            source=SPEC_LIST,
+        )
+
+
+# -- Status path and timestamps --------------------------------------------------------------
+
+
+def history(created: Mapping[str, Any], observation: ObservationLike) -> list[Mapping[str, Any]]:
+    """Every state of the batch the suite saw: the create response, then each poll."""
+    return [created, *observation.snapshots]
+
+
+def observed_statuses(states: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The statuses of `states`, consecutive repeats collapsed."""
+    out: list[str] = []
+    for state in states:
+        status = str(state.get("status"))
+        if not out or out[-1] != status:
+            out.append(status)
+    return out
+
+
+def check_initial_status(created: Mapping[str, Any], profile: Profile) -> None:
+    """The create response shows the profile's initial status."""
+    life = profile.lifecycle
+    if created.get("status") != life.initial:
+        raise violation(
+            "initial-status",
+            "a newly created batch must be in the initial status",
+            received=created.get("status"),
+            expected=life.initial,
+            profile=profile,
+            key="lifecycle.initial",
+        )
+
+
+def check_status_path(statuses: Sequence[str], profile: Profile, *, every_transition: bool = True) -> None:
+    """The observed statuses lie on a path of the profile's transition graph.
+
+    `every_transition` True (the observer saw each transition, e.g. the emulator moving one
+    status per poll): consecutive statuses must be edges. False (a real target polled now
+    and then): each status must be reachable from the one observed before it.
+    """
+    life = profile.lifecycle
+    unknown = next((s for s in statuses if s not in life.statuses), None)
+    if unknown is not None:
+        raise violation(
+            "status-enum",
+            f"status {unknown!r} is not one of the dialect's statuses",
+            received=list(statuses),
+            expected=list(life.statuses),
+            profile=profile,
+            key="lifecycle.statuses",
+        )
+    step = life.first_illegal_step(statuses)
+    if step is not None and not every_transition:
+        reach = _reachable(profile)
+        step = next(((a, b) for a, b in itertools.pairwise(statuses) if a != b and b not in reach.get(a, set())), None)
+    if step is None:
+        return
+    src, dst = step
+    how = "is not an edge of" if every_transition else "is not a path in"
+    raise violation(
+        "status-path",
+        f"observed {src!r} then {dst!r}, which {how} the status graph",
+        received=" -> ".join(statuses),
+        expected=f"from {src!r} only {list(life.transitions.get(src, ()))}",
+        profile=profile,
+        key=f"lifecycle.transitions.{src}",
+    )
+
+
+def check_terminal_stays(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
+    """Once a terminal status is observed, every later observation shows it unchanged."""
+    terminal: str | None = None
+    for index, state in enumerate(states):
+        status = state.get("status")
+        if terminal is not None and status != terminal:
+            raise violation(
+                "terminal-stays",
+                f"observation #{index} left terminal status {terminal!r}",
+                received=status,
+                expected=terminal,
+                profile=profile,
+                key="lifecycle.terminal",
+            )
+        if status in profile.lifecycle.terminal:
+            terminal = str(status)
+
+
+def _reachable(profile: Profile) -> dict[str, set[str]]:
+    """For each status, the statuses reachable from it in one or more steps."""
+    graph = profile.lifecycle.transitions
+    out: dict[str, set[str]] = {}
+    for start in profile.lifecycle.statuses:
+        seen: set[str] = set()
+        todo = list(graph.get(start, ()))
+        while todo:
+            status = todo.pop()
+            if status not in seen:
+                seen.add(status)
+                todo.extend(graph.get(status, ()))
+        out[start] = seen
+    return out
+
+
+def _dominators(profile: Profile, target: str) -> set[str]:
+    """The statuses every path from the initial status to `target` goes through."""
+    life = profile.lifecycle
+    if target not in life.statuses or target == life.initial:
+        return set()
+    out = {life.initial}
+    for candidate in life.statuses:
+        if candidate in (target, life.initial):
+            continue
+        seen = {life.initial}
+        todo = [life.initial]
+        while todo:
+            for nxt in life.transitions.get(todo.pop(), ()):
+                if nxt != candidate and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        if target not in seen:
+            out.add(candidate)
+    return out
+
+
+def check_timestamps(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
+    """Each status timestamp is set when its status is entered, never before a status that
+    could precede it, never changed once set, and the set ones are ordered along the graph."""
+    stamps = profile.lifecycle.timestamps
+    reach = _reachable(profile)
+    first_seen: dict[str, tuple[int, Any]] = {}
+    for index, state in enumerate(states):
+        status = str(state.get("status"))
+        # Set once: a value, once seen, never changes or disappears.
+        for field in stamps.values():
+            value = state.get(field)
+            if field in first_seen:
+                seen_at, seen = first_seen[field]
+                if value != seen:
+                    raise violation(
+                        "timestamp-set-once",
+                        f"{field} changed between observation #{seen_at} and #{index} (status {status!r})",
+                        received=value,
+                        expected=seen,
+                        profile=profile,
+                        key="lifecycle.timestamps",
+                    )
+            elif value is not None:
+                first_seen[field] = (index, value)
+        # Set when entered: the current status's stamp is set ...
+        own = stamps.get(status)
+        if own is not None and state.get(own) is None:
+            raise violation(
+                "timestamp-entered",
+                f"observation #{index} is in status {status!r} but its timestamp {own} is null",
+                received={own: None},
+                expected=f"{own} set when {status!r} is entered",
+                profile=profile,
+                key=f"lifecycle.timestamps.{status}",
+            )
+        # ... so is the stamp of every status each path to the current one goes through ...
+        for other in _dominators(profile, status):
+            passed = stamps.get(other)
+            if passed is not None and state.get(passed) is None:
+                raise violation(
+                    "timestamp-entered",
+                    f"observation #{index} is in status {status!r}, which can only be reached "
+                    f"through {other!r}, but {passed} is null",
+                    received={passed: None, "status": status},
+                    expected=f"{passed} set when {other!r} was entered",
+                    profile=profile,
+                    key=f"lifecycle.transitions.{other}",
+                )
+        # ... and no stamp of a status that cannot come before the current one.
+        for other, field in stamps.items():
+            if other == status or state.get(field) is None:
+                continue
+            if status not in reach.get(other, set()):
+                raise violation(
+                    "timestamp-entered",
+                    f"observation #{index} is in status {status!r} yet {field} is set, "
+                    f"and {other!r} cannot come before {status!r}",
+                    received={field: state.get(field), "status": status},
+                    expected=f"{field} null until {other!r} is entered",
+                    profile=profile,
+                    key=f"lifecycle.timestamps.{other}",
+                )
+        # Ordered: a status that precedes another has the earlier (or equal) stamp.
+        for early, early_field in stamps.items():
+            t_early = state.get(early_field)
+            if not isinstance(t_early, int | float):
+                continue
+            for late in reach.get(early, set()):
+                late_field = stamps.get(late)
+                t_late = state.get(late_field) if late_field else None
+                if late_field and late_field != early_field and isinstance(t_late, int | float) and t_late < t_early:
+                    raise violation(
+                        "timestamp-order",
+                        f"observation #{index}: {late_field} is earlier than {early_field}, "
+                        f"but {late!r} comes after {early!r}",
+                        received={early_field: t_early, late_field: t_late},
+                        expected=f"{early_field} <= {late_field}",
+                        profile=profile,
+                        key=f"lifecycle.transitions.{early}",
+                    )
+
+
+def check_expires_at(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
+    """`expires_at` equals `created_at` plus the completion window, in every observation."""
+    for index, state in enumerate(states):
+        window = str(state.get("completion_window"))
+        if window not in profile.windows:
+            raise violation(
+                "completion-window",
+                f"observation #{index}: completion_window is not a window of the profile",
+                received=window,
+                expected=sorted(profile.windows),
+                profile=profile,
+                key="windows",
+            )
+        created_at, expires_at = state.get("created_at"), state.get("expires_at")
+        want = created_at + profile.windows[window] if isinstance(created_at, int) else None
+        if expires_at != want:
+            raise violation(
+                "expires-at",
+                f"observation #{index} (status {state.get('status')!r}): expires_at must be created_at + {window}",
+                received={"created_at": created_at, "expires_at": expires_at},
+                expected={"expires_at": want},
+                profile=profile,
+                key=f"windows.{window}",
+            )
+
+
+def _counts(state: Mapping[str, Any]) -> tuple[int, int, int]:
+    counts = state.get("request_counts") or {}
+    return int(counts.get("total", 0)), int(counts.get("completed", 0)), int(counts.get("failed", 0))
+
+
+def _role(profile: Profile, state: Mapping[str, Any]) -> str | None:
+    return profile.lifecycle.role(str(state.get("status")))
+
+
+def _accounts_every_line(profile: Profile, state: Mapping[str, Any]) -> bool:
+    """Whether, at this terminal state, every line read is in the output or the error file."""
+    role = _role(profile, state)
+    if role == "completed":
+        return True
+    if role == "expired":
+        return profile.output.unfinished_on_expiry == "error_file"
+    if role == "cancelled":
+        return profile.output.unfinished_on_cancel == "error_file"
+    return False
+
+
+def check_request_counts(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
+    """Counts never decrease, completed + failed never exceed total, and at a terminal
+    status that accounts for every line they add up to the total."""
+    previous: tuple[int, int, int] | None = None
+    for index, state in enumerate(states):
+        counts = _counts(state)
+        total, completed, failed = counts
+        if completed + failed > total:
+            raise violation(
+                "counts-add-up",
+                f"observation #{index}: completed + failed exceeds total",
+                received=state.get("request_counts"),
+                expected="completed + failed <= total",
+                source=SPEC_COUNTS,
+            )
+        if previous is not None:
+            for name, before, now in zip(("total", "completed", "failed"), previous, counts, strict=True):
+                if now < before:
+                    raise violation(
+                        "counts-monotonic",
+                        f"observation #{index}: request_counts.{name} decreased",
+                        received=now,
+                        expected=f">= {before}",
+                        source=SPEC_COUNTS,
+                    )
+        previous = counts
+        terminal = state.get("status") in profile.lifecycle.terminal
+        if terminal and _accounts_every_line(profile, state) and total and completed + failed != total:
+            raise violation(
+                "counts-add-up",
+                f"terminal status {state.get('status')!r}: completed + failed must equal total",
+                received=state.get("request_counts"),
+                expected=f"completed + failed == {total}",
+                profile=profile,
+                key=_policy_key(profile, state),
+            )
+
+
+def _policy_key(profile: Profile, state: Mapping[str, Any]) -> str:
+    role = _role(profile, state)
+    if role == "expired":
+        return "output.unfinished_on_expiry"
+    if role == "cancelled":
+        return "output.unfinished_on_cancel"
+    return "lifecycle.terminal"
+
+
+# -- Files and records -----------------------------------------------------------------------
+
+
+def check_file_ids(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
+    """File ids appear only at a terminal status (when the profile says so), and at the end
+    an output file exists exactly when something succeeded (error file: failed), unless the
+    profile says empty files are created."""
+    out = profile.output
+    for index, state in enumerate(states):
+        terminal = state.get("status") in profile.lifecycle.terminal
+        if out.ids_at_terminal and not terminal:
+            for field in ("output_file_id", "error_file_id"):
+                if state.get(field) is not None:
+                    raise violation(
+                        "file-ids-at-terminal",
+                        f"observation #{index} (status {state.get('status')!r}) exposes {field} "
+                        "before a terminal status",
+                        received=state.get(field),
+                        expected=None,
+                        profile=profile,
+                        key="output.ids_at_terminal",
+                    )
+        if not terminal:
+            continue
+        _total, completed, failed = _counts(state)
+        role = _role(profile, state)
+        for field, count, empty_ok, key in (
+            ("output_file_id", completed, out.empty_output_file, "output.empty_output_file"),
+            ("error_file_id", failed, out.empty_error_file, "output.empty_error_file"),
+        ):
+            value = state.get(field)
+            if count > 0 and value is None:
+                raise violation(
+                    "file-ids",
+                    f"status {state.get('status')!r} with {count} lines for {field} but {field} is null",
+                    received=None,
+                    expected="a file id",
+                    source=SPEC_COUNTS,
+                )
+            if count == 0 and value is not None and not empty_ok:
+                raise violation(
+                    "file-ids-empty",
+                    f"status {state.get('status')!r}: no line belongs in it, so {field} must stay null",
+                    received=value,
+                    expected=None,
+                    profile=profile,
+                    key=key,
+                )
+            if count == 0 and value is None and empty_ok and role == "completed":
+                raise violation(
+                    "file-ids-empty",
+                    f"status {state.get('status')!r}: the profile says an empty file is still created for {field}",
+                    received=None,
+                    expected="a file id (of an empty file)",
+                    profile=profile,
+                    key=key,
+                )
+
+
+def parse_jsonl(raw: bytes | None, what: str) -> list[Any]:
+    """The JSON values of a JSONL file (blank lines ignored); ContractViolation naming the
+    first line that is not JSON."""
+    if raw is None:
+        return []
+    out: list[Any] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            raise violation(
+                "jsonl",
+                f"{what}: line {number} is not JSON",
+                received=line[:200],
+                expected="one JSON object per line",
+                source=SPEC_RECORDS,
+            ) from None
+    return out
+
+
+def check_records(
+    output_lines: Sequence[Mapping[str, Any]], error_lines: Sequence[Mapping[str, Any]], profile: Profile
+) -> None:
+    """Output lines are successes and error lines failures, each valid against its schema."""
+    for number, line in enumerate(output_lines, start=1):
+        response = line.get("response") if isinstance(line, Mapping) else None
+        status = response.get("status_code") if isinstance(response, Mapping) else None
+        if not isinstance(status, int) or not 200 <= status < 300 or line.get("error") is not None:
+            raise violation(
+                "records-placement",
+                f"output file record #{number} is not a success (output order is not assumed: # is file order)",
+                received=line,
+                expected="response.status_code 2xx and error null; failures belong in the error file",
+                source=SPEC_RECORDS,
+            )
+        check_schema(profile, "output_line", line, f"output file record #{number}")
+    for number, line in enumerate(error_lines, start=1):
+        response = line.get("response") if isinstance(line, Mapping) else None
+        status = response.get("status_code") if isinstance(response, Mapping) else None
+        if isinstance(status, int) and 200 <= status < 300:
+            raise violation(
+                "records-placement",
+                f"error file record #{number} is a success (HTTP {status})",
+                received=line,
+                expected="an HTTP status >= 400, or response null with error {code, message}",
+                source=SPEC_RECORDS,
+            )
+        check_schema(profile, "error_line", line, f"error file record #{number}")
+
+
+def check_exactly_once(
+    input_ids: Sequence[str],
+    output_lines: Sequence[Mapping[str, Any]],
+    error_lines: Sequence[Mapping[str, Any]],
+    *,
+    complete: bool = True,
+) -> None:
+    """Every input custom_id appears exactly once across both files, and nothing else does
+    (`complete` False: at most once, for batches whose unfinished lines are dropped).
+
+    Compared as multisets: the order of lines is never assumed."""
+    wanted = Counter(input_ids)
+    got = Counter(str(line.get("custom_id")) for line in [*output_lines, *error_lines])
+    twice = sorted(k for k, n in got.items() if n > 1 and wanted.get(k, 0) < n)
+    unknown = sorted(k for k in got if k not in wanted)
+    missing = sorted(k for k in wanted if got.get(k, 0) < wanted[k]) if complete else []
+    if twice or unknown or missing:
+        raise violation(
+            "exactly-once",
+            "the custom_ids of the output and error files are not the input custom_ids, each exactly once",
+            received={
+                "duplicated": twice[:10],
+                "not in input": unknown[:10],
+                "missing": missing[:10],
+                "output lines": len(output_lines),
+                "error lines": len(error_lines),
+            },
+            expected=f"{len(input_ids)} custom_ids, each once across output + error",
+            source=SPEC_EXACTLY_ONCE,
+        )
+
+
+def check_line_counts(
+    final: Mapping[str, Any], output_lines: Sequence[Mapping[str, Any]], error_lines: Sequence[Mapping[str, Any]]
+) -> None:
+    """The output file has `completed` lines and the error file `failed` lines."""
+    _total, completed, failed = _counts(final)
+    if (len(output_lines), len(error_lines)) != (completed, failed):
+        raise violation(
+            "line-counts",
+            "the result files' line counts differ from request_counts",
+            received={"output lines": len(output_lines), "error lines": len(error_lines)},
+            expected={"completed": completed, "failed": failed},
+            source=SPEC_COUNTS,
+        )
+
+
+def check_error_file_lines(
+    error_lines: Sequence[Mapping[str, Any]], codes: Iterable[str], profile: Profile, key: str
+) -> list[Mapping[str, Any]]:
+    """Error-file lines are HTTP failures or non-HTTP failures with one of `codes`
+    (`key` is the profile fact naming them); returns the non-HTTP ones."""
+    allowed = set(codes)
+    non_http = []
+    for line in error_lines:
+        if line.get("response") is not None:
+            continue
+        error = line.get("error") or {}
+        if error.get("code") not in allowed:
+            raise violation(
+                "error-line-code",
+                f"error file line for custom_id {line.get('custom_id')!r} has an unexpected code",
+                received=error,
+                expected=f"code in {sorted(allowed)}",
+                profile=profile,
+                key=key,
+            )
+        non_http.append(line)
+    return non_http
+
+
+def check_validation_errors(
+    final: Mapping[str, Any],
+    expected: Sequence[ExpectedLineError],
+    profile: Profile,
+    *,
+    broken_lines: Iterable[int | None] | None = None,
+) -> list[Mapping[str, Any]]:
+    """The batch failed validation with `errors.data` holding every expected entry (code,
+    line, param) and no entry naming a line that is not broken (`broken_lines`, default the
+    expected entries' lines). Returns the entries."""
+    failed = profile.lifecycle.status("failed")
+    if final.get("status") != failed:
+        raise violation(
+            "validation-status",
+            "a batch whose input breaks the line rules must end in the failed status",
+            received={"status": final.get("status"), "errors": final.get("errors")},
+            expected={"status": failed, "errors": [e.__dict__ for e in expected]},
+            profile=profile,
+            key=f"validation.{expected[0].name}" if expected else "lifecycle.roles.failed",
+        )
+    errors = final.get("errors") or {}
+    data = errors.get("data") if isinstance(errors, Mapping) else None
+    if not isinstance(data, list) or not data:
+        raise violation(
+            "validation-errors",
+            "a batch that failed validation must say why in errors.data",
+            received=final.get("errors"),
+            expected=[e.__dict__ for e in expected],
+            profile=profile,
+            key=f"validation.{expected[0].name}" if expected else "validation",
+        )
+    for want in expected:
+        if not any(_matches(entry, want) for entry in data):
+            raise violation(
+                f"validation-{want.name}",
+                f"errors.data lacks the entry for {want.name!r}",
+                received=data,
+                expected={"code": want.code, "line": want.line, "param": want.param or "(any)"},
+                profile=profile,
+                key=f"validation.{want.name}.code",
+            )
+    broken = set(broken_lines) if broken_lines is not None else {e.line for e in expected}
+    for entry in data:
+        if entry.get("line") is not None and entry.get("line") not in broken:
+            raise violation(
+                "validation-spurious",
+                f"errors.data names line {entry.get('line')}, which is valid",
+                received=entry,
+                expected=f"entries only for lines {sorted(x for x in broken if x is not None)}",
+                profile=profile,
+                key="validation",
+            )
+    return data
+
+
+def _matches(entry: Mapping[str, Any], want: ExpectedLineError) -> bool:
+    return (
+        entry.get("code") == want.code
+        and entry.get("line") == want.line
+        and (want.param is None or entry.get("param") == want.param)
+    )
+
+
+# -- Everything at once ----------------------------------------------------------------------
+
+
+def check_finished(finished: FinishedLike, profile: Profile, *, every_transition: bool = True) -> None:
+    """Every batch invariant of a finished batch (see the module docstring).
+
+    `every_transition`: whether the observer saw each transition (see `check_status_path`).
+    """
+    states = history(finished.created, finished.observation)
+    for index, state in enumerate(states):
+        check_schema(profile, "batch", state, f"observation #{index} of batch {finished.batch_id}")
+    check_initial_status(finished.created, profile)
+    check_status_path(observed_statuses(states), profile, every_transition=every_transition)
+    check_terminal_stays(states, profile)
+    check_timestamps(states, profile)
+    check_expires_at(states, profile)
+    check_request_counts(states, profile)
+    check_file_ids(states, profile)
+    check_records(finished.output_lines, finished.error_lines, profile)
+    check_line_counts(finished.final, finished.output_lines, finished.error_lines)
+    final = finished.final
+    total = _counts(final)[0]
+    accounted = final.get("status") in profile.lifecycle.terminal and _accounts_every_line(profile, final)
+    if accounted and total and total != len(finished.input_custom_ids):
+        raise violation(
+            "counts-total",
+            "request_counts.total differs from the number of input lines",
+            received=final.get("request_counts"),
+            expected={"total": len(finished.input_custom_ids)},
+            source=SPEC_COUNTS,
+        )
+    if accounted and total:
+        check_exactly_once(finished.input_custom_ids, finished.output_lines, finished.error_lines)
+    else:
+        check_exactly_once(finished.input_custom_ids, finished.output_lines, finished.error_lines, complete=False)

@@ -1,0 +1,285 @@
+"""Small helpers the suite's tests share: upload, create, run a batch to its end, walk lists.
+
+Every helper validates what it receives (schemas and, for errors, the catalogue) through
+`conformance.invariants`, so a test cannot forget to.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import settings
+
+from schemas import Profile
+
+from .. import invariants as inv
+from .. import strategies
+from .._target import Target
+from .._waiter import Waiter
+from ..client import ApiClient, ApiResponse
+from ..control import Control
+from ..scenarios import Finished
+from ._scenarios import seen_by_builder
+
+__all__ = [
+    "Run",
+    "Seen",
+    "batch_request",
+    "check_run",
+    "create_ok",
+    "drive_to",
+    "every_transition",
+    "hypothesis_settings",
+    "manual_progression",
+    "run_to_end",
+    "states",
+    "status_of",
+    "upload_ok",
+    "view",
+    "walk_list",
+]
+
+#: The most pages a list walk reads: lists are bounded, whatever `has_more` says.
+MAX_PAGES = 50
+
+
+def every_transition(target: Target) -> bool:
+    """Whether polling this target sees every transition: the in-process emulator moves a
+    batch one status per poll; a real target may change several times between two polls."""
+    return target.kind == "emulator"
+
+
+def status_of(profile: Profile, role: str) -> str:
+    """The native status playing `role` (a harness error if the dialect lacks it)."""
+    status = profile.lifecycle.status(role)
+    if status is None:
+        raise LookupError(f"profile {profile.name!r} has no status for role {role!r}")
+    return status
+
+
+def upload_ok(api: ApiClient, profile: Profile, content: bytes, filename: str | None = None) -> dict[str, Any]:
+    """Upload a batch input file; it MUST be accepted as a schema-valid file object with the
+    profile's batch purpose. Returns the file object."""
+    name = filename or f"batchconf-input{profile.files.batch_file_extension}"
+    body: dict[str, Any] = inv.expect_ok(api.upload_file(content, name), profile, "file")
+    if body.get("purpose") != profile.files.batch_purpose:
+        raise inv.violation(
+            "file-purpose",
+            "the uploaded batch input file does not carry the batch purpose",
+            received=body.get("purpose"),
+            expected=profile.files.batch_purpose,
+            profile=profile,
+            key="files.batch_purpose",
+        )
+    return body
+
+
+def batch_request(
+    profile: Profile,
+    input_file_id: str,
+    endpoint: str | None = None,
+    *,
+    window: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A create-batch body: the profile's default endpoint and first window unless given."""
+    body: dict[str, Any] = {
+        "input_file_id": input_file_id,
+        "endpoint": endpoint or strategies.default_endpoint(profile),
+        "completion_window": window or next(iter(profile.windows)),
+    }
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return body
+
+
+def create_ok(api: ApiClient, profile: Profile, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a batch; it MUST be accepted (200, a schema-valid batch in the initial status)."""
+    created: dict[str, Any] = inv.expect_ok(api.create_batch(dict(body)), profile, "batch")
+    inv.check_initial_status(created, profile)
+    return created
+
+
+@dataclass
+class Seen:
+    """Observed states of a batch (an `ObservationLike`)."""
+
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last state."""
+        return self.snapshots[-1] if self.snapshots else {}
+
+
+@dataclass
+class Run:
+    """A batch a test submitted itself, polled to its end, files downloaded (a `FinishedLike`)."""
+
+    batch_id: str
+    created: dict[str, Any]
+    observation: Seen
+    input_custom_ids: Sequence[str]
+    output_lines: list[Any] = field(default_factory=list)
+    error_lines: list[Any] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last observed state."""
+        return self.observation.final
+
+
+def run_to_end(
+    api: ApiClient,
+    waiter: Waiter,
+    profile: Profile,
+    created: dict[str, Any],
+    input_custom_ids: Sequence[str],
+    *,
+    seen_before: Sequence[dict[str, Any]] = (),
+    timeout: str = "terminal",
+) -> Run:
+    """Poll a batch to a terminal status through the waiter and download its result files.
+
+    `seen_before` are states the test saw itself (a cancel response, ...), kept in order
+    before the polled ones. Every polled body MUST validate; downloads MUST succeed."""
+    observation = waiter.wait(api, created["id"], timeout=timeout)
+    seen = [*seen_before, *observation.snapshots]
+    for index, state in enumerate(seen):
+        inv.check_schema(profile, "batch", state, f"observation #{index + 1} of batch {created['id']}")
+    run = Run(created["id"], created, Seen(seen), list(input_custom_ids))
+    final = run.final
+    run.output_lines = _download(api, profile, final, "output_file_id")
+    run.error_lines = _download(api, profile, final, "error_file_id")
+    return run
+
+
+def _download(api: ApiClient, profile: Profile, final: Mapping[str, Any], key: str) -> list[Any]:
+    file_id = final.get(key)
+    if file_id is None:
+        return []
+    response = api.file_content(str(file_id))
+    inv.expect_ok(response, profile, None)
+    return inv.parse_jsonl(response.content, f"the file {key} = {file_id}")
+
+
+def view(finished: Finished) -> Run:
+    """A scenario's batch as the suite saw it: the create response, what its builder saw
+    (a cancel response), then every poll; with its parsed result files. Result files that
+    are not JSONL MUST NOT happen: that raises here."""
+    problems = list(finished.parse_errors)
+    if problems:
+        raise inv.violation(
+            "jsonl",
+            f"the result files of batch {finished.batch_id} are not JSONL",
+            received=problems[:5],
+            expected="one JSON object per line",
+            source=inv.SPEC_RECORDS,
+        )
+    seen = [*seen_by_builder(finished.batch_id), *finished.observation.snapshots]
+    return Run(
+        finished.batch_id,
+        dict(finished.created),
+        Seen([dict(state) for state in seen]),
+        list(finished.input_custom_ids),
+        [dict(line) for line in finished.output_lines],
+        [dict(line) for line in finished.error_lines],
+    )
+
+
+def states(run: Run) -> list[dict[str, Any]]:
+    """Every state of the batch in order: the create response first."""
+    return [run.created, *run.observation.snapshots]
+
+
+def check_run(run: Run, profile: Profile, target: Target) -> None:
+    """Every batch invariant MUST hold for this batch."""
+    inv.check_finished(run, profile, every_transition=every_transition(target))
+
+
+@contextmanager
+def manual_progression(control: Control) -> Iterator[None]:
+    """Only explicit steps move batches inside the block (the timing model is restored after,
+    so later tests see the emulator as before)."""
+    with control.timing_override(progression="manual"):
+        yield
+
+
+def drive_to(
+    control: Control, batch_id: str, status: str, states: list[dict[str, Any]], *, max_steps: int = 6
+) -> dict[str, Any]:
+    """Step a batch (admin route) until it shows `status`, appending every state a step
+    answers to `states` (the test's history of the batch); a harness error if it never does.
+    No step is taken when the last state already shows `status`."""
+    for _ in range(max_steps):
+        if states and states[-1].get("status") == status:
+            return states[-1]
+        states.append(control.step(batch_id))
+    if states and states[-1].get("status") == status:
+        return states[-1]
+    raise AssertionError(f"stepping batch {batch_id} did not reach {status!r} in {max_steps} steps: {states[-1:]}")
+
+
+def walk_list(
+    fetch: Callable[[str | None], ApiResponse],
+    profile: Profile,
+    kind: str,
+    *,
+    limit: int,
+    stop: Callable[[list[dict[str, Any]]], bool] | None = None,
+    max_pages: int = MAX_PAGES,
+) -> list[dict[str, Any]]:
+    """Walk a cursor-paginated list (`fetch(after)`), at most `max_pages` pages, stopping early
+    when `stop(items so far)` holds. Each page MUST validate against schema `kind`, hold at
+    most `limit` items, name its first and last ids, and repeat no item of an earlier page
+    (which is how a list that ignores `after` shows). Returns the items in list order."""
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    after: str | None = None
+    for page_number in range(1, max_pages + 1):
+        page = inv.expect_ok(fetch(after), profile, kind)
+        where = f"page {page_number} of the {kind} walk (limit={limit}, after={after!r})"
+        inv.check_list_page(page, profile, where)
+        data = page["data"]
+        if len(data) > limit:
+            raise inv.violation(
+                "list-limit",
+                f"{where} holds more items than the limit asked for",
+                received=len(data),
+                expected=f"at most {limit}",
+                source=inv.SPEC_LIST,
+            )
+        repeated = [item["id"] for item in data if item["id"] in seen]
+        if repeated:
+            raise inv.violation(
+                "list-after",
+                f"{where} repeats items of earlier pages: the cursor `after` was not honoured",
+                received=repeated[:5],
+                expected=f"only items after {after!r}",
+                source=inv.SPEC_LIST,
+            )
+        seen.update(item["id"] for item in data)
+        items.extend(data)
+        if not page["has_more"] or (stop is not None and stop(items)):
+            return items
+        if not data:
+            raise inv.violation(
+                "list-has_more",
+                f"{where} is empty but says has_more: true",
+                received=page,
+                expected="has_more false on an empty page",
+                source=inv.SPEC_LIST,
+            )
+        after = str(data[-1]["id"])
+    return items
+
+
+def hypothesis_settings(target: Target) -> settings:
+    """The property tests' settings: `BATCHCONF_HYPOTHESIS_PROFILE` (dev, ci, nightly; default
+    dev), capped for targets other than the emulator."""
+    name = os.environ.get("BATCHCONF_HYPOTHESIS_PROFILE", "dev")
+    return strategies.settings_for(name, target.kind)

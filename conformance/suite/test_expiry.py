@@ -1,0 +1,110 @@
+"""Expiry: the completion window passing mid-run, on targets whose clock the suite controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas import Profile
+
+from .. import invariants as inv
+from .. import strategies
+from .._target import Target
+from .._waiter import Waiter
+from ..client import ApiClient
+from ..control import Control
+from ..plugin import TestBudget
+from . import _support as sup
+
+pytestmark = [pytest.mark.capability("expiry"), pytest.mark.needs_control]
+
+LINES = 5
+FINISHED = 2
+
+
+@pytest.fixture(scope="module")
+def expired(
+    api: ApiClient, control: Control, waiter: Waiter, bc_profile: Profile, bc_target: Target, bc_budget: TestBudget
+) -> tuple[sup.Run, set[str]]:
+    """A batch of LINES lines, FINISHED of them processed, then the window passes (the
+    emulator's clock is advanced): the run to its end, and the ids that had succeeded."""
+    batch = strategies.build_valid(bc_profile, LINES, prefix=f"expiry-{bc_target.seed}")
+    bc_budget.charge(LINES, "expiry")
+    file = sup.upload_ok(api, bc_profile, batch.content)
+    with sup.manual_progression(control):
+        created = sup.create_ok(api, bc_profile, sup.batch_request(bc_profile, file["id"], batch.endpoint))
+        stepped: list[dict[str, Any]] = [created]
+        sup.drive_to(control, created["id"], sup.status_of(bc_profile, "in_progress"), stepped)
+        stepped.append(control.step(created["id"], lines=FINISHED))
+        window = bc_profile.windows[str(created["completion_window"])]
+        control.advance(window + 1)
+    run = sup.run_to_end(api, waiter, bc_profile, created, batch.custom_ids, seen_before=stepped[1:], timeout="expiry")
+    succeeded = {str(line.get("custom_id")) for line in run.output_lines}
+    return run, succeeded
+
+
+def test_window_passing_expires_the_batch(
+    expired: tuple[sup.Run, set[str]], bc_profile: Profile, bc_target: Target
+) -> None:
+    """A batch still running when its completion window passes MUST enter the profile's
+    expiry status (with its timestamp set) and keep every batch invariant."""
+    run, _ = expired
+    status = sup.status_of(bc_profile, bc_profile.expiry.enters)
+    if run.final.get("status") != status:
+        raise inv.violation(
+            "expiry-status",
+            "the completion window passed but the batch did not expire",
+            received=run.final.get("status"),
+            expected=status,
+            profile=bc_profile,
+            key="expiry.enters",
+        )
+    sup.check_run(run, bc_profile, bc_target)
+
+
+def test_expired_batch_keeps_finished_lines(expired: tuple[sup.Run, set[str]], bc_profile: Profile) -> None:
+    """An expired batch MUST keep the lines finished before the window passed in its output
+    file and, where the profile says so, put every unfinished line in the error file with
+    the profile's expired code (`response` null): each input line exactly once."""
+    run, succeeded = expired
+    if len(succeeded) < FINISHED:
+        raise inv.violation(
+            "expiry-keeps-results",
+            f"{FINISHED} lines had finished before the window passed; the output file holds {len(succeeded)}",
+            received=sorted(succeeded),
+            expected=f"{FINISHED} lines",
+            profile=bc_profile,
+            key="output.unfinished_on_expiry",
+        )
+    if bc_profile.output.unfinished_on_expiry != "error_file":
+        inv.check_exactly_once(run.input_custom_ids, run.output_lines, run.error_lines, complete=False)
+        return
+    non_http = inv.check_error_file_lines(
+        run.error_lines, [bc_profile.output.expired_code], bc_profile, "output.expired_code"
+    )
+    if len(non_http) != LINES - FINISHED:
+        raise inv.violation(
+            "expiry-unfinished",
+            "the unfinished lines are not all in the error file with the expired code",
+            received=[line.get("custom_id") for line in non_http],
+            expected=f"{LINES - FINISHED} lines with error.code {bc_profile.output.expired_code!r}",
+            profile=bc_profile,
+            key="output.expired_code",
+        )
+    inv.check_exactly_once(run.input_custom_ids, run.output_lines, run.error_lines)
+
+
+@pytest.mark.capability("cancel")
+def test_cancel_of_an_expired_batch(expired: tuple[sup.Run, set[str]], api: ApiClient, bc_profile: Profile) -> None:
+    """Cancelling an expired batch MUST answer as the profile says: the `cancel_terminal`
+    error (409 envelope), or 200 with the batch unchanged where cancel of that status is
+    idempotent."""
+    run, _ = expired
+    status = str(run.final.get("status"))
+    response = api.cancel_batch(run.batch_id)
+    if status in bc_profile.lifecycle.cancel_idempotent:
+        body = inv.expect_ok(response, bc_profile, "batch")
+        inv.check_terminal_stays([run.final, body], bc_profile)
+    else:
+        inv.expect_error(response, bc_profile, "cancel_terminal", status=status)

@@ -1,0 +1,131 @@
+"""Configuration layering and validation (`conformance._config`), without pytest runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance._config import ConfigError, resolve
+from schemas import profile_names
+
+
+def _resolve(tmp_path: Path, cli: dict[str, object] | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return resolve(cli or {}, env=env or {}, rootdir=tmp_path, cwd=tmp_path)
+
+
+def test_defaults_target_the_emulator_with_short_waits(tmp_path: Path) -> None:
+    config = _resolve(tmp_path)
+    assert config.target_kind == "emulator"
+    assert config.profile.name == "openai"
+    assert config.poll_interval == 0
+    assert config.max_requests is None
+    assert config.timeouts["terminal"] == 30
+    assert config.source("profile") == "default"
+
+
+def test_a_url_target_gets_a_budget_and_patient_waits(tmp_path: Path) -> None:
+    config = _resolve(tmp_path, {"target_url": "http://127.0.0.1:8000/v1/"}, {"BATCHCONF_API_KEY": "k"})
+    assert config.target_url == "http://127.0.0.1:8000/v1"
+    assert config.max_requests == 500
+    assert config.poll_interval == 10
+    assert config.timeouts["terminal"] > 86_400
+
+
+def test_precedence_is_pyproject_then_conformance_toml_then_env_then_cli(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.batchconf]\nseed = 1\nmax_requests = 10\npoll_interval = 1\n")
+    (tmp_path / "conformance.toml").write_text("max_requests = 20\npoll_interval = 2\n")
+    env = {"BATCHCONF_POLL_INTERVAL": "3", "BATCHCONF_SEED": "4"}
+    config = _resolve(tmp_path, {"seed": "5"}, env)
+    assert config.seed == 5
+    assert config.source("seed") == "--seed"
+    assert config.poll_interval == 3
+    assert config.source("poll_interval") == "env BATCHCONF_POLL_INTERVAL"
+    assert config.max_requests == 20
+    assert config.source("max_requests").endswith("conformance.toml")
+
+
+def test_timeouts_merge_name_by_name(tmp_path: Path) -> None:
+    (tmp_path / "conformance.toml").write_text("[timeouts]\nterminal = 100\ncancel = 7\n")
+    config = _resolve(tmp_path, {"timeouts": ["terminal=5"]}, {"BATCHCONF_TIMEOUTS": "expiry=9, cancel=8"})
+    assert config.timeouts["terminal"] == 5
+    assert config.timeouts["cancel"] == 8
+    assert config.timeouts["expiry"] == 9
+    assert config.timeouts["request"] == 30
+
+
+def test_paths_are_relative_to_their_source(tmp_path: Path) -> None:
+    (tmp_path / "conformance.toml").write_text('results = "out/results.jsonl"\n')
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    config = resolve({"state_file": "state.json"}, env={}, rootdir=tmp_path, cwd=elsewhere)
+    assert config.results == tmp_path / "out" / "results.jsonl"
+    assert config.state_file == elsewhere / "state.json"
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, {"profile": "nope"})
+    message = str(info.value)
+    assert "profile = 'nope' (from --profile)" in message
+    assert all(name in message for name in profile_names())
+
+
+@pytest.mark.parametrize(
+    ("cli", "key", "expected"),
+    [
+        ({"target_url": "ftp://example.com/v1"}, "target_url", "http:// or https:// URL"),
+        ({"target_url": "https://user:pw@example.com/v1"}, "target_url", "without user:password@"),
+        ({"max_requests": "-3"}, "max_requests", "positive integer"),
+        ({"max_requests": "many"}, "max_requests", "positive integer"),
+        ({"seed": "x"}, "seed", "integer >= 0"),
+        ({"poll_interval": "-1"}, "poll_interval", "seconds >= 0"),
+        ({"timeouts": ["terminal=0"]}, "timeouts.terminal", "seconds > 0"),
+        ({"timeouts": ["forever=3"]}, "timeouts.forever", "one of: request, terminal"),
+        ({"timeouts": ["terminal"]}, "timeouts", "NAME=SECONDS"),
+        ({"target_controls": "maybe"}, "target_controls", "true, false or auto"),
+    ],
+)
+def test_bad_values_name_the_key_the_value_and_the_expectation(
+    tmp_path: Path, cli: dict[str, object], key: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, cli, {"BATCHCONF_API_KEY": "k"})
+    assert info.value.key == key
+    assert expected in str(info.value)
+    assert "(from --" in str(info.value)
+
+
+def test_the_url_target_key_must_be_set_and_only_its_name_is_shown(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, {"target_url": "http://127.0.0.1:1/v1", "api_key_env": "MY_KEY"}, {"OTHER": "secret"})
+    assert info.value.key == "api_key_env"
+    assert "MY_KEY" in str(info.value)
+    assert "unset or empty" in str(info.value)
+
+
+def test_a_pasted_key_in_api_key_env_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, {"api_key_env": "sk-live-abc/def"})
+    assert "sk-live" not in str(info.value)
+
+
+def test_unknown_file_keys_are_errors_but_subtables_belong_to_others(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.batchconf]\nprofile = 'openai'\n[tool.batchconf.serve]\nport = 1\n")
+    assert _resolve(tmp_path).profile.name == "openai"
+    (tmp_path / "conformance.toml").write_text("profil = 'openai'\n")
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path)
+    assert info.value.key == "profil"
+    assert "conformance.toml" in str(info.value)
+
+
+def test_malformed_toml_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "conformance.toml").write_text("profile = \n")
+    with pytest.raises(ConfigError, match="valid TOML"):
+        _resolve(tmp_path)
+
+
+def test_env_selects_profile_and_cli_wins(tmp_path: Path) -> None:
+    assert _resolve(tmp_path, env={"BATCHCONF_PROFILE": "scaleway"}).profile.name == "scaleway"
+    assert _resolve(tmp_path, {"profile": "openai"}, {"BATCHCONF_PROFILE": "scaleway"}).profile.name == "openai"

@@ -1,0 +1,298 @@
+"""Scenarios: submitted up front, polled together, failures confined to their tests."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import FakeSuite
+
+pytest_plugins = ["pytester"]
+
+SCENARIOS = '''
+from typing import TYPE_CHECKING
+
+import pytest
+from conformance.scenarios import Submitted, scenario
+
+SUBMITTED = []
+
+
+def _submit(ctx, n):
+    SUBMITTED.append(ctx.name)
+    ids = ctx.custom_ids(n)
+    file_id = ctx.upload_jsonl([ctx.chat_line(i) for i in ids])
+    batch = ctx.create_batch(file_id)
+    return Submitted(batch_id=batch["id"], input_custom_ids=ids, created=batch)
+
+
+@scenario("three", capability="lifecycle", requests=3)
+def three(ctx):
+    """Three lines that all succeed."""
+    return _submit(ctx, 3)
+
+
+@scenario("two", capability="records", requests=2)
+def two(ctx):
+    return _submit(ctx, 2)
+
+
+@scenario("cancelled_one", capability="cancel", requests=1)
+def cancelled_one(ctx):
+    return _submit(ctx, 1)
+
+
+@scenario("storage_only", capability="storage_layout", requests=1)
+def storage_only(ctx):
+    raise AssertionError("submitted although the profile lacks storage_layout")
+'''
+
+
+def _suite(fake_suite: FakeSuite, tests: str) -> None:
+    fake_suite.write("scenario_defs", SCENARIOS)
+    fake_suite.write("test_scen", "from scenario_defs import SUBMITTED\nimport pytest\n\n" + tests)
+
+
+def test_declared_scenarios_are_submitted_before_the_first_test_and_polled_together(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("create")
+def test_first_runs_after_every_submission():
+    assert SUBMITTED == ["three", "two"]
+
+
+@pytest.mark.capability("records")
+@pytest.mark.scenarios("three")
+def test_reads_three(finished):
+    done = finished("three")
+    assert done.final["status"] == "completed"
+    assert sorted(line["custom_id"] for line in done.output_lines) == sorted(done.input_custom_ids)
+    assert done.error_lines == () and done.raw_error is None
+    assert done.observation.snapshots[-1] is done.final
+    assert done.created["status"] == "validating"
+
+
+class TestClassLevel:
+    pytestmark = pytest.mark.scenarios("two")
+
+    @pytest.mark.capability("records")
+    def test_reads_two(self, finished):
+        assert len(finished("two").output_lines) == 2
+
+    @pytest.mark.capability("records")
+    @pytest.mark.scenarios("three")
+    def test_reads_both(self, finished):
+        assert finished("two").batch_id != finished("three").batch_id
+
+
+@pytest.mark.capability("storage_layout")
+@pytest.mark.scenarios("storage_only")
+def test_deselected_with_its_scenario(finished):
+    pass
+""",
+    )
+    result = fake_suite.run()
+    result.assert_outcomes(passed=4, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            "batchconf: submitting 2 scenario(s), 5 request(s): three, two",
+            "batchconf: waiting up to 30s (timeout 'terminal') for 2 batch(es) to reach a terminal status*",
+        ]
+    )
+    assert "requests submitted: 5 (budget unlimited)" in result.stdout.str()
+
+
+def test_a_scenario_of_a_missing_capability_deselects_the_tests_that_read_it(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("records")
+@pytest.mark.scenarios("storage_only")
+def test_reads(finished):
+    pass
+
+@pytest.mark.capability("records")
+def test_other():
+    pass
+""",
+    )
+    result = fake_suite.run()
+    result.assert_outcomes(passed=1, deselected=1)
+    assert "needs scenario 'storage_only' of capability 'storage_layout'" in result.stdout.str()
+
+
+def test_a_failed_submission_errors_exactly_the_tests_that_need_it(fake_suite: FakeSuite) -> None:
+    fake_suite.write(
+        "test_fail",
+        """
+import pytest
+from conformance.scenarios import Submitted, scenario
+
+
+@scenario("rejected", capability="create", requests=1)
+def rejected(ctx):
+    ctx.create_batch("file-does-not-exist", endpoint="/v1/not-an-endpoint")
+    raise AssertionError("unreachable")
+
+
+@scenario("bogus_id", capability="lifecycle", requests=1)
+def bogus_id(ctx):
+    return Submitted(batch_id="batch_nope", input_custom_ids=["a"], created={})
+
+
+@pytest.mark.capability("create")
+@pytest.mark.scenarios("rejected")
+def test_needs_rejected(finished):
+    pass
+
+
+@pytest.mark.capability("lifecycle")
+@pytest.mark.scenarios("bogus_id")
+def test_needs_bogus(finished):
+    pass
+
+
+@pytest.mark.capability("lifecycle")
+def test_independent():
+    pass
+""",
+    )
+    result = fake_suite.run("--results", "r.jsonl")
+    result.assert_outcomes(passed=1, errors=2)
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "scenario 'rejected' could not be submitted: scenario 'rejected': could not create the batch: " in out
+    assert "HTTP 400" in out
+    assert "scenario 'bogus_id' could not be polled: polling batch batch_nope: the target answered HTTP 404" in out
+    assert "2 scenario(s) failed: rejected, bogus_id (their tests will error)" in out
+    lines = {json.loads(x)["test"]: json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()}
+    assert lines["test_needs_rejected"]["outcome"] == "error"
+    assert "could not be submitted" in lines["test_needs_rejected"]["message"]
+    assert lines["test_independent"]["outcome"] == "passed"
+
+
+def test_a_wait_timeout_is_named_and_confined(fake_suite: FakeSuite) -> None:
+    fake_suite.write(
+        "test_stuck",
+        """
+import pytest
+from conformance.scenarios import Submitted, scenario
+
+
+@scenario("stuck", capability="lifecycle", requests=1)
+def stuck(ctx):
+    ctx.control.set_timing(progression="manual")
+    ids = ctx.custom_ids(1)
+    batch = ctx.create_batch(ctx.upload_jsonl([ctx.chat_line(i) for i in ids]))
+    return Submitted(batch["id"], ids, batch)
+
+
+@pytest.mark.capability("lifecycle")
+@pytest.mark.scenarios("stuck")
+def test_needs_stuck(finished):
+    pass
+""",
+    )
+    result = fake_suite.run("--wait-timeout", "terminal=0.2")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*scenario 'stuck' could not be polled: batch batch_* did not reach a terminal status * within "
+            "timeout 'terminal' = 0.2s: last status 'validating' after * polls*"
+        ]
+    )
+
+
+def test_an_undeclared_scenario_is_refused_with_the_fix(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("records")
+def test_forgot_to_declare(finished):
+    finished("three")
+""",
+    )
+    result = fake_suite.run()
+    result.assert_outcomes(failed=1)
+    assert "add @pytest.mark.scenarios('three') to it" in result.stdout.str()
+
+
+def test_the_budget_stops_the_run_before_anything_is_submitted(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("records")
+@pytest.mark.scenarios("three", "two")
+def test_reads(finished):
+    pass
+""",
+    )
+    result = fake_suite.run("--max-requests", "4")
+    assert result.ret == 2
+    out = result.stdout.str() + result.stderr.str()
+    assert "request budget exceeded: submitting 2 scenario(s) (three, two) needs 5 request(s) but only 4 of" in out
+    assert "max_requests = 4 remain" in out
+    assert "batchconf: submitting" not in result.stdout.str()
+
+
+def test_tests_charge_their_own_submissions_and_skip_over_budget(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("records")
+@pytest.mark.scenarios("three")
+def test_a(bc_budget):
+    assert bc_budget.spent == 3
+    bc_budget.charge(1, "test_a's batch")
+    assert bc_budget.remaining == 0
+
+@pytest.mark.capability("records")
+def test_b(bc_budget):
+    bc_budget.charge(1, "test_b's batch")
+""",
+    )
+    result = fake_suite.run("--max-requests", "4", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert "request budget exceeded: test_b's batch needs 1 request(s) but only 0 of" in result.stdout.str()
+
+
+def test_a_state_file_is_ignored_for_the_in_process_emulator(fake_suite: FakeSuite) -> None:
+    _suite(
+        fake_suite,
+        """
+@pytest.mark.capability("records")
+@pytest.mark.scenarios("three")
+def test_a(finished):
+    assert not finished("three").resumed
+""",
+    )
+    result = fake_suite.run("--state-file", "state.json")
+    result.assert_outcomes(passed=1)
+    assert "ignored: batches of the in-process emulator end with the run" in result.stdout.str()
+    assert not (fake_suite.path / "state.json").exists()
+
+
+def test_a_scenario_with_an_unknown_timeout_name_is_a_harness_error(fake_suite: FakeSuite) -> None:
+    fake_suite.write(
+        "test_t",
+        """
+import pytest
+from conformance.scenarios import scenario
+
+@scenario("slowpoke", capability="lifecycle", requests=1, timeout="forever")
+def slowpoke(ctx):
+    raise AssertionError("never submitted")
+
+@pytest.mark.capability("lifecycle")
+@pytest.mark.scenarios("slowpoke")
+def test_t(finished):
+    pass
+""",
+    )
+    result = fake_suite.run()
+    assert result.ret == 2
+    assert "scenario 'slowpoke': unknown timeout 'forever' (known: request, terminal" in (
+        result.stdout.str() + result.stderr.str()
+    )

@@ -1,0 +1,67 @@
+"""The real suite, `pytest --pyargs conformance`, against the in-process emulator.
+
+Run in a subprocess from the project's root, as `batchconf check` runs it: the emulator
+implements the openai profile, so the suite must find it conformant, and every report must
+be written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_emulator_is_conformant_to_the_openai_profile(tmp_path: Path) -> None:
+    results, junit = tmp_path / "results.jsonl", tmp_path / "junit.xml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "conformance",
+            "--profile",
+            "openai",
+            "--seed",
+            "3",
+            "--results",
+            str(results),
+            f"--junitxml={junit}",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    assert "target emulator (in-process), profile openai (OpenAI), seed 3" in done.stdout
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert lines, "no result lines"
+    assert all(line["capability"] for line in lines)
+    assert {line["outcome"] for line in lines} <= {"passed", "skipped", "xfailed", "deselected"}
+    assert junit.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("profile", ["scaleway", "truefoundry"])
+def test_other_profiles_select_without_a_harness_error(profile: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "--profile", profile, "--collect-only", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode in (0, 2), done.stdout[-4000:] + done.stderr[-2000:]
+    if done.returncode == 2:
+        # Only acceptable harness error: the profile offers nothing the suite can check yet.
+        assert "no tests selected" in done.stdout + done.stderr

@@ -1,0 +1,455 @@
+"""The invariants catch hand-made violations: a check that cannot fail is a defect.
+
+Each test starts from one correct finished batch (the OpenAI profile's happy path with two
+successes and one HTTP failure), breaks one thing the way real providers have, and asserts
+that the named check fails with a message that says what was received, what was expected
+and where the contract says it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.client import ApiResponse
+from conformance.invariants import (
+    ContractViolation,
+    ExpectedLineError,
+    check_error_file_lines,
+    check_exactly_once,
+    check_finished,
+    check_list_page,
+    check_status_path,
+    check_timestamps,
+    check_validation_errors,
+    cite,
+    expect_error,
+    expect_ok,
+)
+from schemas import Profile, load_profile
+
+PROFILE = load_profile("openai")
+T0 = 1_763_800_000
+
+
+@dataclass
+class Obs:
+    snapshots: list[dict[str, Any]]
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.snapshots[-1]
+
+
+@dataclass
+class Done:
+    batch_id: str
+    created: dict[str, Any]
+    observation: Obs
+    output_lines: list[dict[str, Any]]
+    error_lines: list[dict[str, Any]]
+    input_custom_ids: list[str] = field(default_factory=lambda: ["a", "b", "c"])
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.observation.final
+
+
+def _batch(status: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "batch_1",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "model": None,
+        "errors": None,
+        "input_file_id": "file-in",
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": T0,
+        "in_progress_at": None,
+        "expires_at": T0 + 86400,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        "usage": None,
+        "metadata": None,
+    }
+    body.update(changes)
+    return body
+
+
+def _ok_line(cid: str) -> dict[str, Any]:
+    return {
+        "id": f"batch_req_{cid}",
+        "custom_id": cid,
+        "response": {"status_code": 200, "request_id": f"req_{cid}", "body": {"object": "chat.completion"}},
+        "error": None,
+    }
+
+
+def _http_error_line(cid: str, status: int = 500) -> dict[str, Any]:
+    return {
+        "id": f"batch_req_{cid}",
+        "custom_id": cid,
+        "response": {"status_code": status, "request_id": f"req_{cid}", "body": {"error": {"message": "boom"}}},
+        "error": None,
+    }
+
+
+def _failure_line(cid: str, code: str) -> dict[str, Any]:
+    return {"id": f"batch_req_{cid}", "custom_id": cid, "response": None, "error": {"code": code, "message": "m"}}
+
+
+def good() -> Done:
+    """validating -> in_progress -> finalizing -> completed, 2 successes and 1 HTTP failure."""
+    running = {"total": 3, "completed": 1, "failed": 0}
+    done = {"total": 3, "completed": 2, "failed": 1}
+    snapshots = [
+        _batch("in_progress", in_progress_at=T0 + 1, request_counts=running),
+        _batch("finalizing", in_progress_at=T0 + 1, finalizing_at=T0 + 2, request_counts=done),
+        _batch(
+            "completed",
+            in_progress_at=T0 + 1,
+            finalizing_at=T0 + 2,
+            completed_at=T0 + 3,
+            request_counts=done,
+            output_file_id="file-out",
+            error_file_id="file-err",
+        ),
+    ]
+    # Output order is not input order: "b" before "a".
+    return Done(
+        "batch_1", _batch("validating"), Obs(snapshots), [_ok_line("b"), _ok_line("a")], [_http_error_line("c")]
+    )
+
+
+def _violation(done: Done, profile: Profile = PROFILE, *, every_transition: bool = True) -> ContractViolation:
+    with pytest.raises(ContractViolation) as info:
+        check_finished(done, profile, every_transition=every_transition)
+    return info.value
+
+
+def test_the_happy_path_passes() -> None:
+    check_finished(good(), PROFILE)
+
+
+def test_the_happy_path_passes_when_polled_sparsely() -> None:
+    done = good()
+    del done.observation.snapshots[1]  # finalizing was never seen
+    check_finished(done, PROFILE, every_transition=False)
+
+
+def _set(index: int, **changes: Any) -> Callable[[Done], None]:
+    def mutate(done: Done) -> None:
+        done.observation.snapshots[index].update(changes)
+
+    return mutate
+
+
+def _append(state: dict[str, Any]) -> Callable[[Done], None]:
+    def mutate(done: Done) -> None:
+        done.observation.snapshots.append(state)
+
+    return mutate
+
+
+def _final_counts(**counts: int) -> Callable[[Done], None]:
+    """Counts of the finalizing and completed observations."""
+
+    def mutate(done: Done) -> None:
+        for state in done.observation.snapshots[1:]:
+            state["request_counts"] = {"total": 3, "completed": 2, "failed": 1, **counts}
+
+    return mutate
+
+
+def _skip_finalizing(done: Done) -> None:
+    del done.observation.snapshots[1]
+    done.observation.snapshots[-1]["finalizing_at"] = None
+
+
+def _drop_output(done: Done) -> None:
+    done.output_lines.pop()
+
+
+def _duplicate_output(done: Done) -> None:
+    done.output_lines.append(copy.deepcopy(done.output_lines[0]))
+    _final_counts(completed=3)(done)
+
+
+def _rewrite_custom_id(done: Done) -> None:
+    done.output_lines[0]["custom_id"] = "never-sent"
+
+
+def _http_error_in_output(done: Done) -> None:
+    done.output_lines.append(done.error_lines.pop())
+
+
+def _success_in_error(done: Done) -> None:
+    done.error_lines.append(done.output_lines.pop())
+
+
+def _status_as_string(done: Done) -> None:
+    done.output_lines[0]["response"]["status_code"] = "200"
+
+
+def _all_failed_with_output_id(done: Done) -> None:
+    done.output_lines.clear()
+    done.error_lines[:] = [_http_error_line(c) for c in "abc"]
+    for state in done.observation.snapshots:
+        state["request_counts"] = {"total": 3, "completed": 0, "failed": 3 if state["status"] != "in_progress" else 0}
+
+
+CASES: dict[str, tuple[Callable[[Done], None], str]] = {
+    "status_goes_backwards": (_append(_batch("in_progress", in_progress_at=T0 + 1)), "status-path"),
+    "leave_terminal_state": (
+        _append(
+            _batch(
+                "cancelling",
+                in_progress_at=T0 + 1,
+                finalizing_at=T0 + 2,
+                completed_at=T0 + 3,
+                cancelling_at=T0 + 4,
+                output_file_id="file-out",
+                error_file_id="file-err",
+                request_counts={"total": 3, "completed": 2, "failed": 1},
+            )
+        ),
+        "status-path",
+    ),
+    "skip_finalizing": (_skip_finalizing, "status-path"),
+    "status_outside_enum": (_set(0, status="running"), "schema:batch"),
+    "completed_without_output_id": (_set(2, output_file_id=None), "file-ids"),
+    "missing_error_file": (_set(2, error_file_id=None), "file-ids"),
+    "file_id_before_terminal": (_set(1, output_file_id="file-out"), "file-ids-at-terminal"),
+    "timestamp_changes": (_set(2, in_progress_at=T0 + 5), "timestamp-set-once"),
+    "timestamp_disappears": (_set(2, in_progress_at=None), "timestamp-set-once"),
+    "timestamps_out_of_order": (_set(2, completed_at=T0 + 1), "timestamp-order"),
+    "stamp_not_set_on_entry": (_set(0, in_progress_at=None), "timestamp-entered"),
+    "stamp_of_future_status": (_set(0, completed_at=T0 + 1), "timestamp-entered"),
+    "wrong_expires_at": (_set(1, expires_at=T0 + 3600), "expires-at"),
+    "counts_dont_add_up": (_final_counts(completed=3), "counts-add-up"),
+    "counts_decrease": (
+        _append(good().observation.snapshots[-1] | {"request_counts": {"total": 3, "completed": 0, "failed": 1}}),
+        "counts-monotonic",
+    ),
+    "counts_disagree_with_files": (_final_counts(failed=0), "counts-add-up"),
+    "counts_consistent_but_not_the_files": (_final_counts(completed=1, failed=2), "line-counts"),
+    "counts_short_of_total": (_final_counts(total=4), "counts-add-up"),
+    "drop_output_line": (_drop_output, "line-counts"),
+    "duplicate_output_line": (_duplicate_output, "counts-add-up"),
+    "rewrite_custom_id": (_rewrite_custom_id, "exactly-once"),
+    "http_error_in_output_file": (_http_error_in_output, "records-placement"),
+    "success_in_error_file": (_success_in_error, "records-placement"),
+    "output_line_bad_shape": (_status_as_string, "records-placement"),
+    "empty_output_file_when_none_succeeded": (_all_failed_with_output_id, "file-ids-empty"),
+    "batch_field_wrong_type": (_set(0, created_at=str(T0)), "schema:batch"),
+    "initial_status": (lambda d: d.created.update(status="in_progress"), "initial-status"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_violation_is_caught(case: str) -> None:
+    mutate, check = CASES[case]
+    done = good()
+    mutate(done)
+    error = _violation(done)
+    assert error.check == check, str(error)
+    text = str(error)
+    assert "received:" in text and "expected:" in text and "contract:" in text
+
+
+def test_message_cites_profile_fact_and_source() -> None:
+    done = good()
+    _skip_finalizing(done)
+    text = str(_violation(done))
+    assert "profile 'openai'" in text
+    assert "lifecycle.transitions.in_progress" in text
+    assert "openai-batch-spec.md" in text
+
+
+def test_sparse_polling_still_needs_the_stamp_of_a_mandatory_status() -> None:
+    done = good()
+    _skip_finalizing(done)
+    assert _violation(done, every_transition=False).check == "timestamp-entered"
+
+
+def test_status_outside_the_enum_is_named() -> None:
+    with pytest.raises(ContractViolation) as info:
+        check_status_path(["validating", "running"], PROFILE)
+    assert info.value.check == "status-enum"
+
+
+def test_sparse_polling_rejects_unreachable_status() -> None:
+    with pytest.raises(ContractViolation) as info:
+        check_status_path(["validating", "completed", "in_progress"], PROFILE, every_transition=False)
+    assert info.value.check == "status-path"
+
+
+def test_cancelled_while_validating_has_no_records() -> None:
+    created = _batch("validating")
+    cancelling = _batch("cancelling", cancelling_at=T0 + 1)
+    cancelled = _batch("cancelled", cancelling_at=T0 + 1, cancelled_at=T0 + 2)
+    done = Done("batch_1", created, Obs([cancelling, cancelled]), [], [])
+    check_finished(done, PROFILE)
+
+
+def test_cancelled_in_progress_keeps_every_line_once() -> None:
+    counts = {"total": 3, "completed": 1, "failed": 2}
+    states = [
+        _batch("in_progress", in_progress_at=T0 + 1, request_counts={"total": 3, "completed": 1, "failed": 0}),
+        _batch(
+            "cancelling",
+            in_progress_at=T0 + 1,
+            cancelling_at=T0 + 2,
+            request_counts={"total": 3, "completed": 1, "failed": 0},
+        ),
+        _batch(
+            "cancelled",
+            in_progress_at=T0 + 1,
+            cancelling_at=T0 + 2,
+            cancelled_at=T0 + 3,
+            request_counts=counts,
+            output_file_id="file-out",
+            error_file_id="file-err",
+        ),
+    ]
+    errors = [_failure_line("b", "batch_cancelled"), _failure_line("c", "batch_cancelled")]
+    done = Done("batch_1", _batch("validating"), Obs(states), [_ok_line("a")], errors)
+    check_finished(done, PROFILE)
+    # cancel_loses_results: the finished line is gone.
+    lost = Done("batch_1", _batch("validating"), Obs(copy.deepcopy(states)), [], errors)
+    lost.observation.snapshots[-1]["output_file_id"] = None
+    for state in lost.observation.snapshots:
+        state["request_counts"] = {"total": 3, "completed": 0, "failed": 2 if state["status"] == "cancelled" else 0}
+    assert _violation(lost).check == "counts-add-up"
+
+
+def test_exactly_once_is_order_agnostic_and_names_the_culprits() -> None:
+    check_exactly_once(["x", "y"], [{"custom_id": "y"}], [{"custom_id": "x"}])
+    with pytest.raises(ContractViolation, match="missing") as info:
+        check_exactly_once(["x", "y"], [{"custom_id": "y"}], [])
+    assert "'x'" in str(info.value)
+    check_exactly_once(["x", "y"], [{"custom_id": "y"}], [], complete=False)
+    with pytest.raises(ContractViolation):
+        check_exactly_once(["x", "y"], [{"custom_id": "y"}], [{"custom_id": "y"}], complete=False)
+
+
+def test_error_file_codes() -> None:
+    lines = [_failure_line("a", "batch_expired"), _http_error_line("b")]
+    assert len(check_error_file_lines(lines, ["batch_expired"], PROFILE, "output.expired_code")) == 1
+    with pytest.raises(ContractViolation, match=r"output\.expired_code"):
+        check_error_file_lines([_failure_line("a", "oops")], ["batch_expired"], PROFILE, "output.expired_code")
+
+
+def test_timestamps_of_an_expired_batch() -> None:
+    states = [
+        _batch("validating"),
+        _batch("in_progress", in_progress_at=T0 + 1),
+        _batch("expired", in_progress_at=T0 + 1, expired_at=T0 + 86401),
+    ]
+    check_timestamps(states, PROFILE)
+    states[2]["completed_at"] = T0 + 5
+    with pytest.raises(ContractViolation):
+        check_timestamps(states, PROFILE)
+
+
+def _failed(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return _batch("failed", failed_at=T0 + 1, errors={"object": "list", "data": errors})
+
+
+def test_validation_errors() -> None:
+    want = [ExpectedLineError.of(PROFILE, "invalid_json_line", 2)]
+    entry = {"code": "invalid_json_line", "message": "m", "param": None, "line": 2}
+    check_validation_errors(_failed([entry]), want, PROFILE)
+    for bad, check in (
+        ([{**entry, "line": None}], "validation-invalid_json_line"),  # validation_error_without_line
+        ([{**entry, "line": 3}], "validation-invalid_json_line"),
+        ([entry, {**entry, "line": 1}], "validation-spurious"),
+        ([], "validation-errors"),
+    ):
+        with pytest.raises(ContractViolation) as info:
+            check_validation_errors(_failed(bad), want, PROFILE)
+        assert info.value.check == check
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_batch("completed"), want, PROFILE)  # accept_* mutations
+    assert info.value.check == "validation-status"
+
+
+def test_expected_line_error_fills_param() -> None:
+    assert ExpectedLineError.of(PROFILE, "missing_field", 3, param="body").param == "body"
+    assert ExpectedLineError.of(PROFILE, "too_many_requests", None, count=2, max=1).line is None
+
+
+def _response(status: int, body: Any, operation: str = "retrieve_batch") -> ApiResponse:
+    import json
+
+    raw = json.dumps(body).encode()
+    return ApiResponse(status, {}, raw, body, operation=operation, method="GET", url="http://t/v1/batches/x")
+
+
+def test_expect_error_checks_status_envelope_and_catalogue() -> None:
+    ok = {
+        "error": {
+            "message": "No batch found with id 'x'.",
+            "type": "invalid_request_error",
+            "param": "id",
+            "code": None,
+        }
+    }
+    expect_error(_response(404, ok), PROFILE, "batch_not_found", id="x")
+    cases = {
+        "error-status:batch_not_found": _response(200, {}),  # not_found_returns_200
+        "error-envelope:batch_not_found": _response(404, {"error": {"message": "m", "param": None, "code": None}}),
+        "error-param:batch_not_found": _response(404, {"error": {**ok["error"], "param": None}}),
+        "error-type:batch_not_found": _response(404, {"error": {**ok["error"], "type": "not_found"}}),
+        "error-message:batch_not_found": _response(404, {"error": {**ok["error"], "message": " "}}),
+    }
+    for check, response in cases.items():
+        with pytest.raises(ContractViolation) as info:
+            expect_error(response, PROFILE, "batch_not_found", id="x")
+        assert info.value.check == check
+        assert "errors.batch_not_found" in str(info.value) or "openai/error" in str(info.value)
+
+
+def test_expect_ok_validates_the_body() -> None:
+    assert expect_ok(_response(200, _batch("validating")), PROFILE, "batch")["status"] == "validating"
+    with pytest.raises(ContractViolation) as info:
+        expect_ok(_response(200, {}), PROFILE, "batch")
+    assert info.value.check == "schema:batch"
+    with pytest.raises(ContractViolation) as info:
+        expect_ok(_response(422, {"error": {}}), PROFILE, "batch")
+    assert info.value.check == "status:retrieve_batch"
+
+
+def test_list_page_checks() -> None:
+    check_list_page(
+        {"object": "list", "data": [{"id": "a"}, {"id": "b"}], "first_id": "a", "last_id": "b", "has_more": False},
+        PROFILE,
+        "p",
+    )
+    check_list_page({"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}, PROFILE, "p")
+    with pytest.raises(ContractViolation):
+        check_list_page(
+            {"object": "list", "data": [{"id": "a"}], "first_id": "a", "last_id": "b", "has_more": False}, PROFILE, "p"
+        )
+    with pytest.raises(ContractViolation):  # list_missing_has_more
+        check_list_page({"object": "list", "data": []}, PROFILE, "p")
+
+
+def test_cite_names_source_and_verification() -> None:
+    assert "UNVERIFIED" in cite(PROFILE, "output.cancelled_code")
+    assert "verified" in cite(PROFILE, "lifecycle.transitions.in_progress")
+    assert "errors.batch_not_found" in cite(PROFILE, "errors.batch_not_found")
+    assert "source:" in cite(PROFILE, "lifecycle.transitions")
+    assert "source:" in cite(PROFILE, "windows.48h")  # unknown key: closest parent
