@@ -201,7 +201,8 @@ class FileService:
         if not head.strip():
             # Nothing to judge: an empty file is refused at validation (too few requests).
             return True
-        first = head.split(b"\n", 1)[0].strip()
+        # A BOM does not make a file non-JSONL: validation reports it as invalid_json_line.
+        first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].strip()
         if not first:
             return False
         if b"\n" not in head and len(head) == _SNIFF_BYTES:

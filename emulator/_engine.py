@@ -37,6 +37,7 @@ class _ScanState:
     first_model: str | None = None
     first_url: str | None = None
 
+
 _SHUFFLE_WINDOW = 2048
 _MAX_REPORTED_ERRORS = 1000
 
@@ -166,6 +167,10 @@ class Engine:
     def _validate(self, b: BatchRecord, t: float) -> None:
         core = self.core
         profile = core.profile
+        if profile.expiry.enabled and b.expires_at is not None:
+            # Validation that would end after the window ends when the window does, so the
+            # batch never starts after expires_at (it then expires on the next look).
+            t = min(t, float(b.expires_at))
         record = core.files.get_record(b.input_file_id, b.owner)
         if record is None:
             self._fail(b, t, [self._batch_error("input_file_not_found", id=b.input_file_id)])
@@ -176,6 +181,7 @@ class Engine:
         plan = LinePlan(key=record.key)
         errors: list[dict[str, Any]] = []
         state = _ScanState()
+        bad_lines = 0
         embedding_inputs = 0
         line_no = 0
         mut = core.mutations
@@ -185,6 +191,7 @@ class Engine:
                 continue
             problem = self._check_line(raw, line_no, b.endpoint, state, mut)
             if isinstance(problem, dict):
+                bad_lines += 1
                 if len(errors) < _MAX_REPORTED_ERRORS:
                     errors.append(problem)
                 continue
@@ -194,7 +201,7 @@ class Engine:
             embedding_inputs += inputs
             plan.offsets.append(offset)
             plan.lengths.append(len(raw))
-        count = len(plan) + (len(errors) if errors else 0)
+        count = len(plan) + bad_lines
         limits = profile.limits
         if (
             limits.max_requests

@@ -36,10 +36,14 @@ class TimingModel:
             raise ValueError(f"progression must be one of {PROGRESSIONS}, got {self.progression!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.endswith("_seconds") and (not isinstance(value, (int, float)) or value < 0):
+            if f.name.endswith("_seconds") and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            ):
                 raise ValueError(f"{f.name} must be a number >= 0, got {value!r}")
-        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+        if not isinstance(self.concurrency, int) or isinstance(self.concurrency, bool) or self.concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {self.concurrency!r}")
+        if not isinstance(self.shuffle, bool):
+            raise ValueError(f"shuffle must be true or false, got {self.shuffle!r}")
 
     @classmethod
     def quick(cls) -> TimingModel:

@@ -10,6 +10,7 @@ import argparse
 import os
 import runpy
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -117,6 +118,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"API key (generated): {keys[0]}", flush=True)
     else:
         print(f"API keys: {len(keys)} configured", flush=True)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into a normal exit so
+    # the `finally` below releases storage (a bucket on a shared S3 must not be left behind).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(emu.app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
     finally:

@@ -100,8 +100,12 @@ def admin_routes(core: Core, version: str) -> list[Route]:
         return json_response({"enabled": core.mutations.enabled, "available": CATALOGUE})
 
     async def step(request: Request) -> Response:
-        body = await read_json(request) or {}
-        lines = body.get("lines") if isinstance(body, dict) else None
+        body = await read_json(request)
+        if body is None:
+            body = {}
+        if not isinstance(body, dict) or set(body) - {"lines"}:
+            raise _bad("step", body, 'an object with at most the key "lines"')
+        lines = body.get("lines")
         if lines is not None and (not isinstance(lines, int) or isinstance(lines, bool) or lines < 0):
             raise _bad("lines", lines, "an integer >= 0")
         try:

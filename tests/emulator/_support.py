@@ -1,6 +1,6 @@
 """Shared helpers of the emulator's end-to-end tests: targets, SDK clients, JSONL, checks.
 
-A test sees an `Api`: one target (the emulator in-process, or `batchconf serve` on
+A test sees a `Harness`: one target (the emulator in-process, or `batchconf serve` on
 127.0.0.1) and one SDK flavour (sync `openai.OpenAI`, or `openai.AsyncOpenAI` driven from
 sync test code through an event loop in a helper thread). Every response any client gets is
 checked against the project's JSON Schemas by an httpx response hook; violations are
@@ -18,7 +18,7 @@ import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio.from_thread
 import httpx
@@ -32,7 +32,7 @@ __all__ = [
     "CHAT",
     "MODEL",
     "TLS",
-    "Api",
+    "Harness",
     "InProcessTarget",
     "ProfileCopy",
     "ResponseChecker",
@@ -57,7 +57,7 @@ __all__ = [
 TLS = ssl.create_default_context()
 
 MODEL = "gpt-4o-mini"
-CHAT = "/v1/chat/completions"
+CHAT: Final = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
 # ---------------------------------------------------------------------------------------
@@ -133,6 +133,8 @@ def results(client: openai.OpenAI, batch: Batch) -> tuple[list[dict[str, Any]], 
         check("openai/output_line", line)
     for line in err:
         check("openai/error_line", line)
+    ids = [line["id"] for line in out + err]
+    assert len(ids) == len(set(ids)), f"line ids repeat: {ids}"
     return out, err
 
 
@@ -171,11 +173,13 @@ _API_ROUTES: list[tuple[str, re.Pattern[str], str | None]] = [
 
 @dataclass
 class ResponseChecker:
-    """An httpx response hook: schema-checks every body and records what it saw."""
+    """An httpx response hook: schema-checks every body, flags any 5xx and a missing
+    x-request-id, and records what it saw."""
 
     violations: list[str] = field(default_factory=list)
     seen: list[tuple[str, str, int]] = field(default_factory=list)
     suspended: bool = False
+    request_ids: set[str] = field(default_factory=set)
 
     @contextlib.contextmanager
     def off(self) -> Iterator[None]:
@@ -207,8 +211,15 @@ class ResponseChecker:
         path = request.url.path
         where = f"{request.method} {path} -> {response.status_code}"
         self.seen.append((request.method, path, response.status_code))
-        if not response.headers.get("x-request-id"):
+        rid = response.headers.get("x-request-id")
+        if not rid:
             self.violations.append(f"{where}: no x-request-id header")
+        elif rid in self.request_ids:
+            self.violations.append(f"{where}: x-request-id {rid} seen before")
+        else:
+            self.request_ids.add(rid)
+        if response.status_code >= 500:
+            self.violations.append(f"{where}: the emulator failed: {response.content[:300]!r}")
         if response.status_code >= 400:
             self._validate(where, "openai/error", response)
             return
@@ -291,6 +302,10 @@ class Target(Protocol):
         """Change the timing model (e.g. progression="manual")."""
         ...
 
+    def set_mutations(self, *names: str) -> None:
+        """Make exactly these mutations active."""
+        ...
+
 
 class InProcessTarget:
     """An `Emulator` in this process, controlled through its Python API."""
@@ -322,6 +337,9 @@ class InProcessTarget:
 
     def set_timing(self, **changes: Any) -> None:
         self.emu.timing = self.emu.timing.updated(changes)
+
+    def set_mutations(self, *names: str) -> None:
+        self.emu.mutations.set(list(names))
 
 
 class ServerTarget:
@@ -374,6 +392,9 @@ class ServerTarget:
 
     def set_timing(self, **changes: Any) -> None:
         self._admin_call("PUT", "/timing", changes)
+
+    def set_mutations(self, *names: str) -> None:
+        self._admin_call("PUT", "/mutations", {"enabled": list(names)})
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,7 +465,7 @@ class _DrivenPage(AsyncDriven):
 # What a test holds
 
 
-class Api:
+class Harness:
     """One target and one SDK flavour; makes clients and closes them afterwards."""
 
     def __init__(self, target: Target, mode: str, portal: anyio.from_thread.BlockingPortal | None) -> None:

@@ -1,8 +1,8 @@
 """Fixtures of the emulator's end-to-end tests.
 
-`api` is the workhorse: parametrized over target (the emulator in-process, or
+`sdk` is the workhorse: parametrized over target (the emulator in-process, or
 `batchconf serve` on 127.0.0.1) and SDK flavour (sync, async), so each test body runs four
-times. `sync_api` (in-process and server, sync SDK) and `local_api` (in-process, sync) are
+times. `sync_sdk` (in-process and server, sync SDK) and `local_sdk` (in-process, sync) are
 narrower, for tests whose subject is not the transport.
 """
 
@@ -15,7 +15,7 @@ import anyio.from_thread
 import pytest
 
 from emulator import Emulator, TimingModel
-from tests.emulator._support import Api, InProcessTarget, ProfileCopy, ServerTarget, start_server
+from tests.emulator._support import Harness, InProcessTarget, ProfileCopy, ServerTarget, start_server
 
 KEY_A = "sk-test-alpha-0001"
 KEY_B = "sk-test-beta-0002"
@@ -70,53 +70,54 @@ def emu(shared_emulator: Emulator) -> Emulator:
     return shared_emulator
 
 
-def _make_api(request: pytest.FixtureRequest, name: str) -> Iterator[Api]:
+def _make_sdk(request: pytest.FixtureRequest, name: str) -> Iterator[Harness]:
     kind, mode = name.split("-")
     target: InProcessTarget | ServerTarget
     if kind == "inproc":
         target = InProcessTarget(request.getfixturevalue("emu"))
     else:
-        target = request.getfixturevalue("server")
-        target.reset()
+        server: ServerTarget = request.getfixturevalue("server")
+        server.reset()
+        target = server
     if mode == "sync":
-        api = Api(target, mode, None)
+        sdk = Harness(target, mode, None)
         try:
-            yield api
+            yield sdk
         finally:
-            api.close()
+            sdk.close()
     else:
         with anyio.from_thread.start_blocking_portal() as portal:
-            api = Api(target, mode, portal)
+            sdk = Harness(target, mode, portal)
             try:
-                yield api
+                yield sdk
             finally:
-                api.close()
-    if api.checker.violations:
-        pytest.fail("responses broke the schemas:\n" + "\n".join(api.checker.violations[:20]))
+                sdk.close()
+    if sdk.checker.violations:
+        pytest.fail("responses broke the schemas:\n" + "\n".join(sdk.checker.violations[:20]))
 
 
 @pytest.fixture(params=["inproc-sync", "inproc-async", "server-sync", "server-async"])
-def api(request: pytest.FixtureRequest) -> Iterator[Api]:
+def sdk(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """Every target x SDK flavour; all responses schema-checked."""
-    yield from _make_api(request, request.param)
+    yield from _make_sdk(request, request.param)
 
 
 @pytest.fixture(params=["inproc-sync", "server-sync"])
-def sync_api(request: pytest.FixtureRequest) -> Iterator[Api]:
+def sync_sdk(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """Both targets, sync SDK only."""
-    yield from _make_api(request, request.param)
+    yield from _make_sdk(request, request.param)
 
 
 @pytest.fixture
-def server_api(request: pytest.FixtureRequest) -> Iterator[Api]:
+def server_sdk(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """The server target, sync SDK."""
-    yield from _make_api(request, "server-sync")
+    yield from _make_sdk(request, "server-sync")
 
 
 @pytest.fixture
-def local_api(request: pytest.FixtureRequest) -> Iterator[Api]:
+def local_sdk(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """The in-process target, sync SDK."""
-    yield from _make_api(request, "inproc-sync")
+    yield from _make_sdk(request, "inproc-sync")
 
 
 @pytest.fixture

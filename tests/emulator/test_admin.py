@@ -1,6 +1,6 @@
 """The admin surface under /_emulator: it works, and bad input gets a 400 envelope, never a 500.
 
-The working routes run in-process and against `batchconf serve` (`sync_api`); the long lists
+The working routes run in-process and against `batchconf serve` (`sync_sdk`); the long lists
 of bad inputs run in-process (the handlers are the same code behind both), and one test
 sends a sample of them to the server. The response hook checks every error body against
 openai/error and every response for x-request-id.
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator import MUTATIONS, TimingModel
-from tests.emulator._support import Api, chat_line, poll, results, submit
+from tests.emulator._support import Harness, chat_line, poll, results, submit
 
 BAD = object()  # marker: send a body that is not JSON
 
@@ -36,9 +36,9 @@ def _assert_400(resp: httpx.Response) -> dict[str, Any]:
     return err
 
 
-def test_info(sync_api: Api) -> None:
+def test_info(sync_sdk: Harness) -> None:
     """GET /_emulator/info names the emulator, profile, clock and timing, and no key."""
-    resp = sync_api.raw(api_key="").get("/_emulator/info")
+    resp = sync_sdk.raw(api_key="").get("/_emulator/info")
     info = resp.json()
     assert info["emulator"] == "batchconf"
     assert (info["profile"], info["dialect"], info["base_path"]) == ("openai", "openai", "/v1")
@@ -46,14 +46,14 @@ def test_info(sync_api: Api) -> None:
     assert {"kind", "now"} <= info["clock"].keys()
     assert info["timing"]["progression"] == "per_poll"
     assert isinstance(info["version"], str) and info["version"]
-    for key in sync_api.target.api_keys:
+    for key in sync_sdk.target.api_keys:
         assert key not in resp.text
 
 
-def test_reset_forgets_everything(sync_api: Api) -> None:
+def test_reset_forgets_everything(sync_sdk: Harness) -> None:
     """POST /_emulator/reset forgets files, batches, faults and mutations."""
-    client = sync_api.client()
-    raw = sync_api.raw()
+    client = sync_sdk.client()
+    raw = sync_sdk.raw()
     b = submit(client, [chat_line("a")])
     raw.post("/_emulator/faults", json={"status_code": 500})
     raw.put("/_emulator/mutations", json={"enabled": ["list_missing_has_more"]})
@@ -65,9 +65,9 @@ def test_reset_forgets_everything(sync_api: Api) -> None:
     assert raw.get("/_emulator/mutations").json()["enabled"] == []
 
 
-def test_clock_advance(sync_api: Api) -> None:
+def test_clock_advance(sync_sdk: Harness) -> None:
     """POST /_emulator/clock/advance moves the clock forward by at least the seconds given."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     before = raw.get("/_emulator/clock").json()["now"]
     after = raw.post("/_emulator/clock/advance", json={"seconds": 3600}).json()["now"]
     assert after - before >= 3600
@@ -79,15 +79,15 @@ def test_clock_advance(sync_api: Api) -> None:
     [{"seconds": -1}, {"seconds": "10"}, {"seconds": True}, {"seconds": None}, {}, [], [5], "5", None, BAD],
     ids=["negative", "string", "bool", "null", "empty", "list", "list-5", "json-string", "no-body", "not-json"],
 )
-def test_clock_advance_bad_input(local_api: Api, body: Any) -> None:
+def test_clock_advance_bad_input(local_sdk: Harness, body: Any) -> None:
     """Bad clock advances are 400s and leave the clock alone."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     _assert_400(_send(raw, "POST", "/_emulator/clock/advance", body))
 
 
-def test_timing_get_put(sync_api: Api) -> None:
+def test_timing_get_put(sync_sdk: Harness) -> None:
     """PUT /_emulator/timing changes only the keys given; GET shows the model in force."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     start = raw.get("/_emulator/timing").json()
     assert start["progression"] == "per_poll"
     new = raw.put("/_emulator/timing", json={"validation_seconds": 5, "concurrency": 3}).json()
@@ -115,18 +115,18 @@ def test_timing_get_put(sync_api: Api) -> None:
         BAD,
     ],
 )
-def test_timing_bad_input(local_api: Api, body: Any) -> None:
+def test_timing_bad_input(local_sdk: Harness, body: Any) -> None:
     """Bad timing models are 400s and leave the model in force."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     before = raw.get("/_emulator/timing").json()
     _assert_400(_send(raw, "PUT", "/_emulator/timing", body))
     assert raw.get("/_emulator/timing").json() == before
 
 
-def test_faults_post_get_delete(sync_api: Api) -> None:
+def test_faults_post_get_delete(sync_sdk: Harness) -> None:
     """Fault rules are added with ids, listed in match order, applied to lines, and cleared."""
-    raw = sync_api.raw()
-    client = sync_api.client()
+    raw = sync_sdk.raw()
+    client = sync_sdk.client()
     first = raw.post("/_emulator/faults", json={"custom_id": "x-*", "status_code": 503}).json()
     second = raw.post("/_emulator/faults", json={"error": {"code": "request_timeout", "message": "m"}}).json()
     assert first["id"] != second["id"]
@@ -161,21 +161,21 @@ def test_faults_post_get_delete(sync_api: Api) -> None:
         BAD,
     ],
 )
-def test_faults_bad_input(local_api: Api, body: Any) -> None:
+def test_faults_bad_input(local_sdk: Harness, body: Any) -> None:
     """Bad fault rules are 400s and add nothing."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     _assert_400(_send(raw, "POST", "/_emulator/faults", body))
     assert raw.get("/_emulator/faults").json() == {"data": []}
 
 
-def test_mutations_get_put(sync_api: Api) -> None:
+def test_mutations_get_put(sync_sdk: Harness) -> None:
     """PUT /_emulator/mutations switches named mutations on (they take effect) and off again."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     state = raw.get("/_emulator/mutations").json()
     assert state["enabled"] == [] and state["available"] == MUTATIONS
     resp = raw.put("/_emulator/mutations", json={"enabled": ["list_missing_has_more"]})
     assert resp.json()["enabled"] == ["list_missing_has_more"]
-    with sync_api.checker.off():
+    with sync_sdk.checker.off():
         assert "has_more" not in raw.get("/v1/batches").json()
     raw.put("/_emulator/mutations", json={"enabled": []})
     assert raw.get("/v1/batches").json()["has_more"] is False
@@ -185,17 +185,17 @@ def test_mutations_get_put(sync_api: Api) -> None:
     "body",
     [{"enabled": ["no_such_mutation"]}, {"enabled": "list_missing_has_more"}, {"enabled": [1]}, {}, [], None, BAD],
 )
-def test_mutations_bad_input(local_api: Api, body: Any) -> None:
+def test_mutations_bad_input(local_sdk: Harness, body: Any) -> None:
     """Unknown mutation names or a malformed body are 400s and change nothing."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     _assert_400(_send(raw, "PUT", "/_emulator/mutations", body))
     assert raw.get("/_emulator/mutations").json()["enabled"] == []
 
 
-def test_step_route(sync_api: Api) -> None:
+def test_step_route(sync_sdk: Harness) -> None:
     """POST /_emulator/batches/{id}/step moves a batch one status, or `lines` more lines."""
-    raw = sync_api.raw()
-    client = sync_api.client()
+    raw = sync_sdk.raw()
+    client = sync_sdk.client()
     raw.put("/_emulator/timing", json={"progression": "manual"})
     b = submit(client, [chat_line("a"), chat_line("b"), chat_line("c")])
     assert raw.post(f"/_emulator/batches/{b.id}/step").json()["status"] == "in_progress"
@@ -213,31 +213,31 @@ def test_step_route(sync_api: Api) -> None:
     [{"lines": -1}, {"lines": "2"}, {"lines": True}, {"lines": 1.5}, {"lines": 1}, BAD],
     ids=["negative", "string", "bool", "float", "not-in-progress", "not-json"],
 )
-def test_step_bad_input(local_api: Api, body: Any) -> None:
+def test_step_bad_input(local_sdk: Harness, body: Any) -> None:
     """Bad step input (or lines while the batch is still validating) is a 400."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     raw.put("/_emulator/timing", json={"progression": "manual"})
-    b = submit(local_api.client(), [chat_line("a")])
+    b = submit(local_sdk.client(), [chat_line("a")])
     _assert_400(_send(raw, "POST", f"/_emulator/batches/{b.id}/step", body))
     assert raw.get(f"/v1/batches/{b.id}").json()["status"] == "validating"
 
 
-def test_step_unknown_batch(sync_api: Api) -> None:
+def test_step_unknown_batch(sync_sdk: Harness) -> None:
     """Stepping an unknown batch is a 404 envelope."""
-    resp = sync_api.raw().post("/_emulator/batches/batch_nope/step")
+    resp = sync_sdk.raw().post("/_emulator/batches/batch_nope/step")
     assert resp.status_code == 404
 
 
-def test_admin_wrong_method(sync_api: Api) -> None:
+def test_admin_wrong_method(sync_sdk: Harness) -> None:
     """A wrong method on an admin route is a 405 envelope."""
-    resp = sync_api.raw().get("/_emulator/reset")
+    resp = sync_sdk.raw().get("/_emulator/reset")
     assert resp.status_code == 405
 
 
-def test_timed_progression_on_a_virtual_clock(local_api: Api) -> None:
+def test_timed_progression_on_a_virtual_clock(local_sdk: Harness) -> None:
     """Timed progression follows the timing model as the virtual clock is advanced (admin routes only)."""
-    raw = local_api.raw()
-    client = local_api.client()
+    raw = local_sdk.raw()
+    client = local_sdk.client()
     raw.put(
         "/_emulator/timing",
         json={
@@ -267,10 +267,10 @@ def test_timed_progression_on_a_virtual_clock(local_api: Api) -> None:
     assert snap["request_counts"] == {"total": 5, "completed": 5, "failed": 0}
 
 
-def test_timed_progression_catches_up_in_one_look(local_api: Api) -> None:
+def test_timed_progression_catches_up_in_one_look(local_sdk: Harness) -> None:
     """A timed batch looked at long after it was due shows every status it passed, stamped when due."""
-    raw = local_api.raw()
-    client = local_api.client()
+    raw = local_sdk.raw()
+    client = local_sdk.client()
     raw.put("/_emulator/timing", json={"progression": "timed", "validation_seconds": 3, "finalization_seconds": 4})
     b = submit(client, [chat_line("a")])
     raw.post("/_emulator/clock/advance", json={"seconds": 3600})
@@ -283,45 +283,35 @@ def test_timed_progression_catches_up_in_one_look(local_api: Api) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator bug: http/_admin.py step() treats a non-object body or an unknown key as "
-    "'no lines' and moves the batch a whole status instead of answering 400",
-)
 @pytest.mark.parametrize("body", [[2], "2", {"line": 2}], ids=["list", "json-string", "typo-key"])
-def test_step_rejects_malformed_body(local_api: Api, body: Any) -> None:
+def test_step_rejects_malformed_body(local_sdk: Harness, body: Any) -> None:
     """A step body that is not {"lines": n} (a list, a string, a misspelt key) is a 400 and moves nothing."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     raw.put("/_emulator/timing", json={"progression": "manual"})
-    b = submit(local_api.client(), [chat_line("a")])
+    b = submit(local_sdk.client(), [chat_line("a")])
     raw.post(f"/_emulator/batches/{b.id}/step")
     resp = raw.post(f"/_emulator/batches/{b.id}/step", json=body)
     status = raw.get(f"/v1/batches/{b.id}").json()["status"]
     assert (resp.status_code, status) == (400, "in_progress")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator bug: _timing.py TimingModel.__post_init__ never checks `shuffle` and takes "
-    "booleans for numbers (bool is an int), so PUT /_emulator/timing accepts these",
-)
 @pytest.mark.parametrize(
     "body",
     [{"shuffle": "yes"}, {"shuffle": None}, {"shuffle": [True]}, {"concurrency": True}, {"validation_seconds": True}],
     ids=["shuffle-string", "shuffle-null", "shuffle-list", "concurrency-bool", "seconds-bool"],
 )
-def test_timing_rejects_wrong_types(local_api: Api, body: dict[str, Any]) -> None:
+def test_timing_rejects_wrong_types(local_sdk: Harness, body: dict[str, Any]) -> None:
     """PUT /_emulator/timing with a non-boolean shuffle or a boolean number is a 400 and changes nothing."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     before = raw.get("/_emulator/timing").json()
     resp = raw.put("/_emulator/timing", json=body)
     assert (resp.status_code, raw.get("/_emulator/timing").json()) == (400, before)
 
 
-def test_bad_admin_input_on_server(server_api: Api) -> None:
+def test_bad_admin_input_on_server(server_sdk: Harness) -> None:
     """Behind uvicorn too, bad input on every admin route is a 400 envelope (a sample per route)."""
-    raw = server_api.raw()
-    b = submit(server_api.client(), [chat_line("a")])
+    raw = server_sdk.raw()
+    b = submit(server_sdk.client(), [chat_line("a")])
     samples: list[tuple[str, str, Any]] = [
         ("POST", "/_emulator/clock/advance", {"seconds": -1}),
         ("POST", "/_emulator/clock/advance", BAD),
@@ -368,12 +358,12 @@ def test_bad_admin_input_on_server(server_api: Api) -> None:
         max_leaves=8,
     ),
 )
-def test_no_json_body_gives_a_500(local_api: Api, route: tuple[str, str], body: Any) -> None:
+def test_no_json_body_gives_a_500(local_sdk: Harness, route: tuple[str, str], body: Any) -> None:
     """Whatever JSON is sent to an admin route or to batch create, the answer is below 500."""
-    raw = local_api.raw()
+    raw = local_sdk.raw()
     method, path = route
     if "{id}" in path:
-        path = path.replace("{id}", submit(local_api.client(), [chat_line("a")]).id)
+        path = path.replace("{id}", submit(local_sdk.client(), [chat_line("a")]).id)
     resp = raw.request(method, path, json=body)
     assert resp.status_code < 500, resp.text
     raw.put("/_emulator/timing", json=TimingModel().to_json())

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.emulator._support import CHAT, Api, chat_line, check, to_jsonl, upload
+from tests.emulator._support import CHAT, Harness, chat_line, check, to_jsonl, upload
 
 ENVELOPE_KEYS = {"message", "type", "param", "code"}
 
@@ -31,9 +31,9 @@ def _bad_request(exc: pytest.ExceptionInfo[openai.BadRequestError]) -> tuple[str
     return err.code, err.param, str(err.body["message"])
 
 
-def test_bad_endpoint(api: Api) -> None:
+def test_bad_endpoint(sdk: Harness) -> None:
     """An endpoint outside the profile's list is a 400 invalid_value on param endpoint, naming the value."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     with pytest.raises(openai.BadRequestError) as exc:
         _create(client, f.id, endpoint="/v1/invalid/endpoint")
@@ -42,9 +42,9 @@ def test_bad_endpoint(api: Api) -> None:
     assert "'/v1/invalid/endpoint'" in message and "'/v1/chat/completions'" in message
 
 
-def test_bad_completion_window(api: Api, subtests: pytest.Subtests) -> None:
+def test_bad_completion_window(sdk: Harness, subtests: pytest.Subtests) -> None:
     """Any completion_window but 24h (1h, 48h, invalid, empty) is a 400 on param completion_window."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     for window in ("1h", "48h", "invalid", ""):
         with subtests.test(window=window):
@@ -65,9 +65,9 @@ BAD_METADATA: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
-def test_bad_metadata(api: Api, subtests: pytest.Subtests) -> None:
+def test_bad_metadata(sdk: Harness, subtests: pytest.Subtests) -> None:
     """Metadata over 16 pairs, 64-char keys, 512-char values, or with non-string values is a 400."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     for case, (metadata, code, param) in BAD_METADATA.items():
         with subtests.test(case=case):
@@ -77,29 +77,29 @@ def test_bad_metadata(api: Api, subtests: pytest.Subtests) -> None:
     assert client.batches.list().data == []
 
 
-def test_metadata_at_the_limits(api: Api) -> None:
+def test_metadata_at_the_limits(sdk: Harness) -> None:
     """16 pairs, a 64-char key and a 512-char value are accepted and echoed."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     meta = {f"k{i}": "v" for i in range(15)} | {"k" * 64: "v" * 512}
     assert _create(client, f.id, metadata=meta).metadata == meta
     assert _create(client, f.id, metadata=None).metadata is None
 
 
-def test_metadata_type_message(api: Api) -> None:
+def test_metadata_type_message(sdk: Harness) -> None:
     """The wrong-type message follows the observed text: expected a string, but got an array instead."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     with pytest.raises(openai.BadRequestError) as exc:
         _create(client, f.id, metadata={"tags": ["x"]})
     assert _bad_request(exc)[2] == "Invalid type for 'metadata.tags': expected a string, but got an array instead."
 
 
-def test_missing_create_parameter(api: Api, subtests: pytest.Subtests) -> None:
+def test_missing_create_parameter(sdk: Harness, subtests: pytest.Subtests) -> None:
     """A create body without a required field (sent raw) is a 400 missing_required_parameter naming it."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
-    raw = api.raw()
+    raw = sdk.raw()
     for missing in ("input_file_id", "endpoint", "completion_window"):
         with subtests.test(missing=missing):
             body = {"input_file_id": f.id, "endpoint": CHAT, "completion_window": "24h"}
@@ -137,9 +137,9 @@ MALFORMED_CREATE: dict[str, tuple[bytes, str | None]] = {
 }
 
 
-def test_malformed_create_body(sync_api: Api, subtests: pytest.Subtests) -> None:
+def test_malformed_create_body(sync_sdk: Harness, subtests: pytest.Subtests) -> None:
     """A create body that is not JSON, not an object, or mistyped is a 400 envelope, never a 500."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     for case, (content, param) in MALFORMED_CREATE.items():
         with subtests.test(case=case):
             resp = raw.post("/v1/batches", content=content, headers={"content-type": "application/json"})
@@ -147,9 +147,9 @@ def test_malformed_create_body(sync_api: Api, subtests: pytest.Subtests) -> None
             assert resp.json()["error"]["param"] == param
 
 
-def test_unknown_batch_is_404(api: Api) -> None:
+def test_unknown_batch_is_404(sdk: Harness) -> None:
     """Retrieve and cancel of an unknown batch id raise NotFoundError with param id."""
-    client = api.client()
+    client = sdk.client()
     for call in (client.batches.retrieve, client.batches.cancel):
         with pytest.raises(openai.NotFoundError) as exc:
             call("batch_doesnotexist")
@@ -158,9 +158,9 @@ def test_unknown_batch_is_404(api: Api) -> None:
         assert "batch_doesnotexist" in str(exc.value.body["message"])  # type: ignore[index]
 
 
-def test_unknown_file_is_404(api: Api) -> None:
+def test_unknown_file_is_404(sdk: Harness) -> None:
     """Retrieve, content and delete of an unknown file id raise NotFoundError: No such File object."""
-    client = api.client()
+    client = sdk.client()
     calls = (client.files.retrieve, client.files.content, client.files.delete)
     for call in calls:
         with pytest.raises(openai.NotFoundError) as exc:
@@ -169,9 +169,9 @@ def test_unknown_file_is_404(api: Api) -> None:
         assert exc.value.body["message"] == "No such File object: file-doesnotexist"  # type: ignore[index]
 
 
-def test_deleted_file_is_gone(api: Api) -> None:
+def test_deleted_file_is_gone(sdk: Harness) -> None:
     """After delete, retrieve, content and a second delete of the file are 404s."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     assert client.files.delete(f.id).deleted is True
     for call in (client.files.retrieve, client.files.content, client.files.delete):
@@ -187,9 +187,9 @@ NOT_JSONL: dict[str, tuple[str, bytes]] = {
 }
 
 
-def test_non_jsonl_batch_upload(api: Api, subtests: pytest.Subtests) -> None:
+def test_non_jsonl_batch_upload(sdk: Harness, subtests: pytest.Subtests) -> None:
     """A purpose=batch upload that is not .jsonl is a 400: Invalid file format for Batch API. Must be .jsonl"""
-    client = api.client()
+    client = sdk.client()
     for case, (filename, content) in NOT_JSONL.items():
         with subtests.test(case=case):
             with pytest.raises(openai.BadRequestError) as exc:
@@ -199,34 +199,34 @@ def test_non_jsonl_batch_upload(api: Api, subtests: pytest.Subtests) -> None:
     assert client.files.list().data == []
 
 
-def test_semantically_bad_jsonl_is_accepted_at_upload(api: Api) -> None:
+def test_semantically_bad_jsonl_is_accepted_at_upload(sdk: Harness) -> None:
     """Well-formed JSONL with bad lines (no method) uploads fine; the problem surfaces at validation."""
-    client = api.client()
+    client = sdk.client()
     f = client.files.create(file=("in.jsonl", b'{"custom_id": "a"}\n{"x": 1}\n'), purpose="batch")
     assert f.status == "processed"
 
 
-def test_other_purposes_are_not_sniffed(api: Api) -> None:
+def test_other_purposes_are_not_sniffed(sdk: Harness) -> None:
     """Non-batch purposes accept any content and name, and do not expire by default."""
-    client = api.client()
+    client = sdk.client()
     f = client.files.create(file=("notes.txt", b"plain text"), purpose="assistants")
     assert (f.purpose, f.filename, f.bytes, f.expires_at) == ("assistants", "notes.txt", 10, None)
 
 
-def test_download_refused_for_some_purposes(api: Api, subtests: pytest.Subtests) -> None:
+def test_download_refused_for_some_purposes(sdk: Harness, subtests: pytest.Subtests) -> None:
     """files.content of an assistants or user_data file is a 400 naming the purpose."""
-    client = api.client()
+    client = sdk.client()
     for purpose in ("assistants", "user_data"):
-        f = client.files.create(file=("notes.txt", b"plain text"), purpose=purpose)  # type: ignore[arg-type]
+        f = client.files.create(file=("notes.txt", b"plain text"), purpose=purpose)
         with subtests.test(purpose=purpose):
             with pytest.raises(openai.BadRequestError) as exc:
                 client.files.content(f.id)
             assert _bad_request(exc)[2] == f"Not allowed to download files of purpose: {purpose}"
 
 
-def test_bad_upload_purpose(api: Api) -> None:
+def test_bad_upload_purpose(sdk: Harness) -> None:
     """An upload purpose outside the six accepted ones (batch_output included) is a 400 on purpose."""
-    client = api.client()
+    client = sdk.client()
     for purpose in ("batch_output", "nonsense"):
         with pytest.raises(openai.BadRequestError) as exc:
             client.files.create(file=("in.jsonl", to_jsonl([chat_line("a")])), purpose=purpose)  # type: ignore[arg-type]
@@ -246,9 +246,9 @@ MALFORMED_UPLOADS: dict[str, tuple[dict[str, Any], dict[str, str], str]] = {
 }
 
 
-def test_malformed_upload(sync_api: Api, subtests: pytest.Subtests) -> None:
+def test_malformed_upload(sync_sdk: Harness, subtests: pytest.Subtests) -> None:
     """Uploads missing a part or with bad expires_after fields are 400s naming the field."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     for case, (files, data, param) in MALFORMED_UPLOADS.items():
         with subtests.test(case=case):
             resp = raw.post("/v1/files", data=data, files=files)
@@ -256,18 +256,18 @@ def test_malformed_upload(sync_api: Api, subtests: pytest.Subtests) -> None:
             assert resp.json()["error"]["param"] == param
 
 
-def test_upload_not_multipart(sync_api: Api) -> None:
+def test_upload_not_multipart(sync_sdk: Harness) -> None:
     """An upload that is not multipart at all is a 400 envelope, never a 500."""
-    resp = sync_api.raw().post(
+    resp = sync_sdk.raw().post(
         "/v1/files", content=b'{"purpose": "batch"}', headers={"content-type": "application/json"}
     )
     assert resp.status_code == 400
     check("openai/error", resp.json())
 
 
-def test_bad_list_query(sync_api: Api, subtests: pytest.Subtests) -> None:
+def test_bad_list_query(sync_sdk: Harness, subtests: pytest.Subtests) -> None:
     """Out-of-range limit or an unknown order is a 400 invalid_value naming the parameter."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     cases = [
         ("/v1/batches", {"limit": "0"}),
         ("/v1/batches", {"limit": "101"}),
@@ -284,24 +284,24 @@ def test_bad_list_query(sync_api: Api, subtests: pytest.Subtests) -> None:
             assert (err["code"], err["param"]) == ("invalid_value", next(iter(params)))
 
 
-def test_list_limits_at_the_bounds(sync_api: Api) -> None:
+def test_list_limits_at_the_bounds(sync_sdk: Harness) -> None:
     """limit=100 for batches and limit=10000 for files are accepted."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     assert raw.get("/v1/batches", params={"limit": 100}).status_code == 200
     assert raw.get("/v1/files", params={"limit": 10000}).status_code == 200
 
 
-def test_unknown_cursor_gives_an_empty_page(sync_api: Api) -> None:
+def test_unknown_cursor_gives_an_empty_page(sync_sdk: Harness) -> None:
     """An after= id that is not in the list gives an empty last page (so pagination stops)."""
-    client = sync_api.client()
+    client = sync_sdk.client()
     upload(client, [chat_line("a")])
-    page = sync_api.raw().get("/v1/files", params={"after": "file-unknown"}).json()
+    page = sync_sdk.raw().get("/v1/files", params={"after": "file-unknown"}).json()
     assert (page["data"], page["has_more"]) == ([], False)
 
 
-def test_unknown_route_and_method(sync_api: Api) -> None:
+def test_unknown_route_and_method(sync_sdk: Harness) -> None:
     """An unknown path is a 404 and a wrong method a 405, both in the envelope."""
-    raw = sync_api.raw()
+    raw = sync_sdk.raw()
     resp = raw.get("/v1/nothing-here")
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "unknown_url"
@@ -310,9 +310,9 @@ def test_unknown_route_and_method(sync_api: Api) -> None:
     check("openai/error", resp.json())
 
 
-def test_sdk_error_surface(api: Api) -> None:
+def test_sdk_error_surface(sdk: Harness) -> None:
     """SDK exceptions carry status_code, request_id and the parsed envelope as .body."""
-    client = api.client()
+    client = sdk.client()
     with pytest.raises(openai.NotFoundError) as exc:
         client.batches.retrieve("batch_nope")
     err = exc.value

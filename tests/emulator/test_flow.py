@@ -1,6 +1,6 @@
 """End to end through the official SDK: Files and Batches, the happy path and listing.
 
-Each test runs four times (`api`): in-process and against `batchconf serve`, with the sync
+Each test runs four times (`sdk`): in-process and against `batchconf serve`, with the sync
 and the async SDK. Progression is per-poll: every retrieve moves a batch one status.
 """
 
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import openai
 import pytest
 
 from tests.emulator._support import (
     CHAT,
     MODEL,
-    Api,
+    Harness,
     bounded,
     chat_line,
     check,
@@ -30,9 +31,9 @@ DAY = 86_400
 THIRTY_DAYS = 2_592_000
 
 
-def test_full_flow(api: Api) -> None:
+def test_full_flow(sdk: Harness) -> None:
     """Upload, create, poll validating->in_progress->finalizing->completed, download, list, delete."""
-    client = api.client()
+    client = sdk.client()
     lines = [chat_line(f"req-{i}", f"one two three {i}") for i in range(5)]
     data = to_jsonl(lines)
 
@@ -98,9 +99,9 @@ def test_full_flow(api: Api) -> None:
     assert client.batches.retrieve(b.id).model_dump() == done.model_dump()
 
 
-def test_raw_responses_validate(api: Api) -> None:
+def test_raw_responses_validate(sdk: Harness) -> None:
     """with_raw_response bodies validate as openai/file, openai/batch, openai/batch_list and carry x-request-id."""
-    client = api.client()
+    client = sdk.client()
     raw_file = client.files.with_raw_response.create(file=("in.jsonl", to_jsonl([chat_line("a")])), purpose="batch")
     check("openai/file", raw_file.http_response.json())
     file_id = raw_file.http_response.json()["id"]
@@ -117,9 +118,9 @@ def test_raw_responses_validate(api: Api) -> None:
     check("openai/file_list", raw_files.http_response.json())
 
 
-def test_timestamps_set_once_and_ordered(api: Api) -> None:
+def test_timestamps_set_once_and_ordered(sdk: Harness) -> None:
     """Each *_at is null until its status is entered, then set once and never changed."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a"), chat_line("b")])
     snapshots = [b, *poll(client, b.id), client.batches.retrieve(b.id)]
     stamp_of = {
@@ -146,9 +147,9 @@ def test_timestamps_set_once_and_ordered(api: Api) -> None:
     assert order == sorted(order)
 
 
-def test_list_batches_paginates(api: Api) -> None:
+def test_list_batches_paginates(sdk: Harness) -> None:
     """batches.list pages newest first with limit/after, has_more, and auto-pagination stops."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     ids = [client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h").id for _ in range(5)]
     newest_first = ids[::-1]
@@ -164,24 +165,24 @@ def test_list_batches_paginates(api: Api) -> None:
     assert [b.id for b in rest.data] == newest_first[2:]
     assert rest.has_more is False
 
-    raw = api.raw().get("/v1/batches", params={"limit": 2, "after": newest_first[3]}).json()
+    raw = sdk.raw().get("/v1/batches", params={"limit": 2, "after": newest_first[3]}).json()
     assert [b["id"] for b in raw["data"]] == newest_first[4:]
     assert (raw["first_id"], raw["last_id"], raw["has_more"]) == (newest_first[4], newest_first[4], False)
 
 
-def test_list_does_not_move_batches(api: Api) -> None:
+def test_list_does_not_move_batches(sdk: Harness) -> None:
     """Under per-poll progression only retrieve moves a batch; list shows it as it is."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a")])
     for _ in range(3):
         assert [x.status for x in client.batches.list().data] == ["validating"]
     assert client.batches.retrieve(b.id).status == "in_progress"
 
 
-def test_list_files_orders_filters_and_pages(api: Api) -> None:
+def test_list_files_orders_filters_and_pages(sdk: Harness) -> None:
     """files.list honours order, purpose, limit and after; the empty page has null first/last ids."""
-    client = api.client()
-    raw = api.raw()
+    client = sdk.client()
+    raw = sdk.raw()
     empty = raw.get("/v1/files").json()
     assert (empty["data"], empty["first_id"], empty["last_id"], empty["has_more"]) == ([], None, None, False)
 
@@ -197,9 +198,9 @@ def test_list_files_orders_filters_and_pages(api: Api) -> None:
     assert page.has_more is True
 
 
-def test_file_expires_after(api: Api) -> None:
+def test_file_expires_after(sdk: Harness) -> None:
     """Upload expires_after (bracketed multipart fields) sets expires_at; out of range is a 400."""
-    client = api.client()
+    client = sdk.client()
     f = client.files.create(
         file=("in.jsonl", to_jsonl([chat_line("a")])),
         purpose="batch",
@@ -215,9 +216,9 @@ def test_file_expires_after(api: Api) -> None:
     assert exc.value.param == "expires_after[seconds]"
 
 
-def test_output_expires_after(api: Api) -> None:
+def test_output_expires_after(sdk: Harness) -> None:
     """output_expires_after sets the result files' expires_at from their own created_at."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a")], output_expires_after={"anchor": "created_at", "seconds": 7200})
     done = poll(client, b.id)[-1]
     assert done.output_file_id is not None
@@ -226,9 +227,9 @@ def test_output_expires_after(api: Api) -> None:
     assert out.created_at >= b.created_at
 
 
-def test_output_file_default_expiry(api: Api) -> None:
+def test_output_file_default_expiry(sdk: Harness) -> None:
     """Result files expire 30 days after they are created when no output_expires_after is given."""
-    client = api.client()
+    client = sdk.client()
     done = poll(client, submit(client, [chat_line("a")]).id)[-1]
     assert done.output_file_id is not None
     out = client.files.retrieve(done.output_file_id)
@@ -245,9 +246,11 @@ def test_output_file_default_expiry(api: Api) -> None:
         ("/v1/moderations", {"input": "a b"}, None),
     ],
 )
-def test_each_mock_endpoint(local_api: Api, endpoint: str, body: dict[str, object], object_name: str | None) -> None:
+def test_each_mock_endpoint(
+    local_sdk: Harness, endpoint: str, body: dict[str, object], object_name: str | None
+) -> None:
     """Every endpoint the mock backend serves completes with schema-valid output lines."""
-    client = local_api.client()
+    client = local_sdk.client()
     model = "omni-moderation-latest" if "moderations" in endpoint else MODEL
     lines = [
         {"custom_id": f"c{i}", "method": "POST", "url": endpoint, "body": {"model": model, **body}} for i in range(3)
@@ -260,12 +263,35 @@ def test_each_mock_endpoint(local_api: Api, endpoint: str, body: dict[str, objec
         assert {line["response"]["body"]["object"] for line in out} == {object_name}
 
 
-def test_validate_response_bodies_of_content(api: Api) -> None:
+def test_validate_response_bodies_of_content(sdk: Harness) -> None:
     """files.content of a result file is JSONL whose lines are each valid JSON objects."""
-    client = api.client()
+    client = sdk.client()
     done = poll(client, submit(client, [chat_line("x"), chat_line("y")]).id)[-1]
     assert done.output_file_id is not None
     text = client.files.content(done.output_file_id).text
     assert text.endswith("\n")
     assert all(isinstance(json.loads(line), dict) for line in text.splitlines())
     assert len(read_lines(client, done.output_file_id)) == 2
+
+
+def test_flavour_is_what_it_says(sdk: Harness) -> None:
+    """The async flavour really drives openai.AsyncOpenAI (over httpx.AsyncClient); the sync one openai.OpenAI."""
+    client = sdk.client()
+    inner = getattr(client, "_inner", client)
+    if sdk.mode == "async":
+        assert isinstance(inner, openai.AsyncOpenAI) and isinstance(inner._client, httpx.AsyncClient)
+    else:
+        assert isinstance(inner, openai.OpenAI) and isinstance(inner._client, httpx.Client)
+    assert client.batches.list().data == []
+
+
+def test_response_checker_has_teeth(sdk: Harness) -> None:
+    """The schema hook records a violation when a mutation breaks the batch object, and nothing otherwise."""
+    client = sdk.client()
+    b = submit(client, [chat_line("a")])
+    assert sdk.checker.violations == []
+    sdk.target.set_mutations("batch_field_wrong_type")
+    client.batches.retrieve(b.id)
+    sdk.target.set_mutations()
+    assert any("openai/batch" in v and "created_at" in v for v in sdk.checker.violations), sdk.checker.violations
+    sdk.checker.violations.clear()

@@ -187,7 +187,8 @@ def test_intercept_plain_httpx(plain: Emulator) -> None:
 def test_intercept_sdk_with_legacy_httpx_client(plain: Emulator) -> None:
     """openai.OpenAI(http_client=httpx.Client()) on the default base URL works inside emu.intercept()."""
     with plain.intercept(), httpx.Client(verify=TLS) as http:
-        client = openai.OpenAI(api_key=plain.api_key, http_client=http, max_retries=0)
+        # The SDK's hints name httpx2.Client; an httpx.Client works at runtime (see the README).
+        client = openai.OpenAI(api_key=plain.api_key, http_client=http, max_retries=0)  # type: ignore[arg-type]
         assert str(client.base_url).startswith("https://api.openai.com/v1")
         b = submit(client, [chat_line("a"), chat_line("b")])
         done = poll(client, b.id)[-1]
@@ -205,7 +206,7 @@ def test_intercept_async_sdk(plain: Emulator) -> None:
 
     async def flow() -> None:
         async with httpx.AsyncClient(verify=TLS) as http:
-            client = openai.AsyncOpenAI(api_key=plain.api_key, http_client=http, max_retries=0)
+            client = openai.AsyncOpenAI(api_key=plain.api_key, http_client=http, max_retries=0)  # type: ignore[arg-type]
             f = await client.files.create(file=("in.jsonl", to_jsonl([chat_line("a")])), purpose="batch")
             b = await client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h")
             for _ in range(3):
@@ -229,17 +230,6 @@ def test_intercept_passes_other_hosts_through(plain: Emulator, server: ServerTar
     with plain.intercept():
         resp = httpx.get(server.root_url + "/_emulator/info")
     assert resp.status_code == 200 and resp.json()["emulator"] == "batchconf"
-
-
-def test_intercept_ends_with_the_block(plain: Emulator) -> None:
-    """After the block, api.openai.com is no longer routed to the emulator (nothing is patched)."""
-    with plain.intercept():
-        pass
-    import respx
-
-    with respx.mock(assert_all_called=False) as router:
-        router.get("https://api.openai.com/v1/batches").respond(418)
-        assert httpx.get("https://api.openai.com/v1/batches").status_code == 418
 
 
 def test_embeddings_input_limit(plain: Emulator) -> None:
@@ -278,7 +268,7 @@ def test_unimplemented_mock_endpoint_fails_lines_not_batch(plain: Emulator) -> N
         url = "/v1/images/generations"
         lines = [{"custom_id": "i", "method": "POST", "url": url, "body": {"model": "gpt-image-1", "prompt": "cat"}}]
         f = upload(client, lines)
-        b = client.batches.create(input_file_id=f.id, endpoint=url, completion_window="24h")
+        b = client.batches.create(input_file_id=f.id, endpoint="/v1/images/generations", completion_window="24h")
         done = poll(client, b.id)[-1]
         assert done.status == "completed" and done.output_file_id is None
         _, err = results(client, done)

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.emulator._support import CHAT, Api, bounded, chat_line, poll, results, submit, to_jsonl, upload
+from tests.emulator._support import CHAT, Harness, bounded, chat_line, poll, results, submit, to_jsonl, upload
 
 DAY = 86_400
 
@@ -76,9 +76,9 @@ BROKEN_LINES: dict[str, tuple[list[dict[str, Any] | str], list[tuple[str, str | 
 }
 
 
-def test_validation_failure(api: Api, subtests: pytest.Subtests) -> None:
+def test_validation_failure(sdk: Harness, subtests: pytest.Subtests) -> None:
     """Each bad input line fails its batch with errors {object: list, data: [{code, message, param, line}]}."""
-    client = api.client()
+    client = sdk.client()
     for case, (lines, expected) in BROKEN_LINES.items():
         with subtests.test(case=case):
             b = submit(client, lines)
@@ -94,9 +94,9 @@ def test_validation_failure(api: Api, subtests: pytest.Subtests) -> None:
             assert client.batches.retrieve(b.id).model_dump() == done.model_dump()
 
 
-def test_missing_input_file_fails_the_batch(api: Api) -> None:
+def test_missing_input_file_fails_the_batch(sdk: Harness) -> None:
     """An unknown input_file_id is no create-time error: the batch fails with invalid_request on file_id."""
-    client = api.client()
+    client = sdk.client()
     b = client.batches.create(input_file_id="file-doesnotexist", endpoint=CHAT, completion_window="24h")
     assert b.status == "validating"
     done = poll(client, b.id)[-1]
@@ -107,9 +107,9 @@ def test_missing_input_file_fails_the_batch(api: Api) -> None:
     assert "file-doesnotexist" in (err.message or "")
 
 
-def test_input_file_deleted_before_validation(api: Api) -> None:
+def test_input_file_deleted_before_validation(sdk: Harness) -> None:
     """An input file deleted between create and validation fails the batch like a missing one."""
-    client = api.client()
+    client = sdk.client()
     f = upload(client, [chat_line("a")])
     b = client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h")
     client.files.delete(f.id)
@@ -119,9 +119,9 @@ def test_input_file_deleted_before_validation(api: Api) -> None:
     assert [(e.code, e.param) for e in done.errors.data] == [("invalid_request", "file_id")]
 
 
-def test_input_file_of_another_purpose(api: Api) -> None:
+def test_input_file_of_another_purpose(sdk: Harness) -> None:
     """A batch over a file uploaded with another purpose fails validation on file_id."""
-    client = api.client()
+    client = sdk.client()
     f = client.files.create(file=("in.jsonl", b'{"custom_id": "a"}\n'), purpose="user_data")
     done = poll(client, client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h").id)[-1]
     _assert_failed(done)
@@ -129,9 +129,9 @@ def test_input_file_of_another_purpose(api: Api) -> None:
     assert [(e.code, e.param) for e in done.errors.data] == [("invalid_request", "file_id")]
 
 
-def test_empty_file_fails_validation(api: Api, subtests: pytest.Subtests) -> None:
+def test_empty_file_fails_validation(sdk: Harness, subtests: pytest.Subtests) -> None:
     """An empty (or blank) .jsonl uploads fine, and its batch fails with one line-less empty_file error."""
-    client = api.client()
+    client = sdk.client()
     for case, content in {"empty": b"", "blank-lines": b"\n  \n\n"}.items():
         with subtests.test(case=case):
             done = poll(client, submit(client, content).id)[-1]
@@ -140,9 +140,9 @@ def test_empty_file_fails_validation(api: Api, subtests: pytest.Subtests) -> Non
             assert [(e.code, e.param, e.line) for e in done.errors.data] == [("empty_file", None, None)]
 
 
-def test_too_many_requests(sync_api: Api) -> None:
+def test_too_many_requests(sync_sdk: Harness) -> None:
     """50,001 lines (the profile's limit is 50,000) fail the batch with one line-less error."""
-    client = sync_api.client()
+    client = sync_sdk.client()
     line = '{"custom_id":"%d","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[]}}\n'
     data = "".join(line % i for i in range(50_001)).encode()
     done = poll(client, submit(client, data).id)[-1]
@@ -153,21 +153,21 @@ def test_too_many_requests(sync_api: Api) -> None:
     assert "50001" in (err.message or "")
 
 
-def test_expired_keeps_finished_lines(api: Api) -> None:
+def test_expired_keeps_finished_lines(sdk: Harness) -> None:
     """When the 24 h window passes mid-run: expired, finished lines in output, the rest batch_expired."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     lines = [chat_line(f"r{i}") for i in range(5)]
     b = submit(client, lines)
     assert client.batches.retrieve(b.id).status == "validating"  # manual: polls move nothing
-    assert api.target.step(b.id)["status"] == "in_progress"
-    stepped = api.target.step(b.id, lines=2)
+    assert sdk.target.step(b.id)["status"] == "in_progress"
+    stepped = sdk.target.step(b.id, lines=2)
     assert stepped["status"] == "in_progress"
     live = client.batches.retrieve(b.id)
     assert live.request_counts is not None
     assert (live.request_counts.total, live.request_counts.completed, live.request_counts.failed) == (5, 2, 0)
 
-    api.target.advance(DAY)
+    sdk.target.advance(DAY)
     done = client.batches.retrieve(b.id)
     assert done.status == "expired"
     assert done.expired_at == done.expires_at == done.created_at + DAY
@@ -187,14 +187,14 @@ def test_expired_keeps_finished_lines(api: Api) -> None:
         assert client.files.retrieve(file_id).purpose == "batch_output"
 
 
-def test_expired_while_finalizing(api: Api) -> None:
+def test_expired_while_finalizing(sdk: Harness) -> None:
     """A batch still finalizing when the window passes expires with every line in the output file."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     b = submit(client, [chat_line("a"), chat_line("b")])
-    api.target.step(b.id)
-    assert api.target.step(b.id)["status"] == "finalizing"
-    api.target.advance(DAY + 1)
+    sdk.target.step(b.id)
+    assert sdk.target.step(b.id)["status"] == "finalizing"
+    sdk.target.advance(DAY + 1)
     done = client.batches.retrieve(b.id)
     assert done.status == "expired"
     assert done.expired_at == done.expires_at
@@ -202,16 +202,16 @@ def test_expired_while_finalizing(api: Api) -> None:
     assert len(out) == 2 and err == [] and done.error_file_id is None
 
 
-def test_expired_untouched_before_window(api: Api) -> None:
+def test_expired_untouched_before_window(sdk: Harness) -> None:
     """Short of the window nothing expires; once it has passed the batch is expired."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     b = submit(client, [chat_line("a")])
-    api.target.step(b.id)
+    sdk.target.step(b.id)
     # 2 s short, not 1: the server's real clock runs on, and created_at drops the fraction
-    api.target.advance(DAY - 2)
+    sdk.target.advance(DAY - 2)
     assert client.batches.retrieve(b.id).status == "in_progress"
-    api.target.advance(2)
+    sdk.target.advance(2)
     done = client.batches.retrieve(b.id)
     assert done.status == "expired"
     _, err = results(client, done)
@@ -219,9 +219,9 @@ def test_expired_untouched_before_window(api: Api) -> None:
     assert done.output_file_id is None
 
 
-def test_cancel_while_validating(api: Api) -> None:
+def test_cancel_while_validating(sdk: Harness) -> None:
     """Cancel during validating answers cancelling (cancelling_at set), then cancelled with no files."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a"), chat_line("b")])
     c = client.batches.cancel(b.id)
     assert c.status == "cancelling"
@@ -235,20 +235,20 @@ def test_cancel_while_validating(api: Api) -> None:
     assert client.batches.retrieve(b.id).model_dump() == done.model_dump()
 
 
-def test_cancel_in_progress_keeps_partial_results(api: Api) -> None:
+def test_cancel_in_progress_keeps_partial_results(sdk: Harness) -> None:
     """Cancel mid-run: finished lines stay in the output file, unfinished ones are batch_cancelled."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     lines = [chat_line(f"r{i}") for i in range(6)]
     b = submit(client, lines)
-    api.target.step(b.id)
-    api.target.step(b.id, lines=2)
-    api.target.step(b.id, lines=1)
+    sdk.target.step(b.id)
+    sdk.target.step(b.id, lines=2)
+    sdk.target.step(b.id, lines=1)
     c = client.batches.cancel(b.id)
     assert c.status == "cancelling"
     assert c.request_counts is not None and c.request_counts.completed == 3
     assert client.batches.retrieve(b.id).status == "cancelling"  # manual: only a step finishes it
-    assert api.target.step(b.id)["status"] == "cancelled"
+    assert sdk.target.step(b.id)["status"] == "cancelled"
     done = client.batches.retrieve(b.id)
     assert done.status == "cancelled"
     assert done.request_counts is not None
@@ -259,9 +259,9 @@ def test_cancel_in_progress_keeps_partial_results(api: Api) -> None:
     assert {(line["response"], line["error"]["code"]) for line in err} == {(None, "batch_cancelled")}
 
 
-def test_cancel_in_progress_per_poll(api: Api) -> None:
+def test_cancel_in_progress_per_poll(sdk: Harness) -> None:
     """Under per-poll progression the poll after a cancel finishes it: cancelled, unfinished lines batch_cancelled."""
-    client = api.client()
+    client = sdk.client()
     lines = [chat_line("a"), chat_line("b")]
     b = submit(client, lines)
     assert client.batches.retrieve(b.id).status == "in_progress"
@@ -273,9 +273,9 @@ def test_cancel_in_progress_per_poll(api: Api) -> None:
     assert _ids(err) == _ids(lines)
 
 
-def test_cancel_while_finalizing_keeps_all_results(api: Api) -> None:
+def test_cancel_while_finalizing_keeps_all_results(sdk: Harness) -> None:
     """Cancel during finalizing: every line already ran, so all are in the output file and no error file."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a"), chat_line("b")])
     assert [client.batches.retrieve(b.id).status for _ in range(2)] == ["in_progress", "finalizing"]
     assert client.batches.cancel(b.id).status == "cancelling"
@@ -286,33 +286,33 @@ def test_cancel_while_finalizing_keeps_all_results(api: Api) -> None:
     assert len(out) == 2 and err == [] and done.error_file_id is None
 
 
-def test_cancel_is_idempotent_on_cancelling_and_cancelled(api: Api) -> None:
+def test_cancel_is_idempotent_on_cancelling_and_cancelled(sdk: Harness) -> None:
     """Cancelling a cancelling or cancelled batch answers 200 and changes nothing."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     b = submit(client, [chat_line("a")])
     first = client.batches.cancel(b.id)
     again = client.batches.cancel(b.id)
     assert again.status == "cancelling" and again.cancelling_at == first.cancelling_at
-    api.target.step(b.id)
+    sdk.target.step(b.id)
     done = client.batches.retrieve(b.id)
     assert done.status == "cancelled"
     assert client.batches.cancel(b.id).model_dump() == done.model_dump()
 
 
-def test_cancel_finished_batch_conflicts(api: Api, subtests: pytest.Subtests) -> None:
+def test_cancel_finished_batch_conflicts(sdk: Harness, subtests: pytest.Subtests) -> None:
     """Cancel of a completed, failed or expired batch is a 409 ConflictError, sent once, with the envelope."""
-    client = api.client()
+    client = sdk.client()
     for ending in ("completed", "failed", "expired"):
         with subtests.test(ending=ending):
             lines: list[dict[str, Any] | str] = [chat_line("a"), "not json"] if ending == "failed" else [chat_line("a")]
-            api.target.set_timing(progression="manual" if ending == "expired" else "per_poll")
+            sdk.target.set_timing(progression="manual" if ending == "expired" else "per_poll")
             b = submit(client, lines)
             if ending == "expired":
-                api.target.step(b.id)
-                api.target.advance(DAY)
+                sdk.target.step(b.id)
+                sdk.target.advance(DAY)
             assert poll(client, b.id)[-1].status == ending
-            before = api.checker.calls("POST", f"/batches/{b.id}/cancel")
+            before = sdk.checker.calls("POST", f"/batches/{b.id}/cancel")
             with pytest.raises(openai.ConflictError) as exc:
                 client.batches.cancel(b.id)
             assert exc.value.status_code == 409
@@ -323,25 +323,25 @@ def test_cancel_finished_batch_conflicts(api: Api, subtests: pytest.Subtests) ->
                 "param": None,
                 "code": None,
             }
-            assert api.checker.calls("POST", f"/batches/{b.id}/cancel") == before + 1
+            assert sdk.checker.calls("POST", f"/batches/{b.id}/cancel") == before + 1
             assert client.batches.retrieve(b.id).status == ending
 
 
-def test_conflict_not_retried_by_default_client(sync_api: Api) -> None:
+def test_conflict_not_retried_by_default_client(sync_sdk: Harness) -> None:
     """A 409 carries x-should-retry: false, so even a client with max_retries=2 sends the cancel once."""
-    client = sync_api.client(max_retries=2)
+    client = sync_sdk.client(max_retries=2)
     b = submit(client, [chat_line("a")])
     poll(client, b.id)
     with pytest.raises(openai.ConflictError) as exc:
         client.batches.cancel(b.id)
     assert exc.value.response.headers["x-should-retry"] == "false"
-    assert sync_api.checker.calls("POST", f"/batches/{b.id}/cancel") == 1
+    assert sync_sdk.checker.calls("POST", f"/batches/{b.id}/cancel") == 1
 
 
-def test_all_lines_fail_completed_without_output_file(api: Api) -> None:
+def test_all_lines_fail_completed_without_output_file(sdk: Harness) -> None:
     """Every line failing with HTTP 500 (fault rule "*"): completed, output_file_id null, all in the error file."""
-    client = api.client()
-    api.target.add_fault(custom_id="*", status_code=500)
+    client = sdk.client()
+    sdk.target.add_fault(custom_id="*", status_code=500)
     lines = [chat_line(f"r{i}") for i in range(4)]
     done = poll(client, submit(client, lines).id)[-1]
     assert done.status == "completed"
@@ -360,9 +360,9 @@ def test_all_lines_fail_completed_without_output_file(api: Api) -> None:
         assert line["id"].startswith("batch_req_")
 
 
-def test_inline_fault_429_goes_to_error_file(api: Api) -> None:
+def test_inline_fault_429_goes_to_error_file(sdk: Harness) -> None:
     """An in-line "batchconf_fault": {"status_code": 429} puts that line in the error file with error null."""
-    client = api.client()
+    client = sdk.client()
     lines = [chat_line("ok-1"), chat_line("limited", batchconf_fault={"status_code": 429}), chat_line("ok-2")]
     done = poll(client, submit(client, lines).id)[-1]
     assert done.status == "completed"
@@ -381,11 +381,11 @@ def test_inline_fault_429_goes_to_error_file(api: Api) -> None:
     assert all("batchconf_fault" not in str(o["response"]["body"]) for o in out)
 
 
-def test_fault_rule_matches_pattern_and_non_http_error(api: Api) -> None:
+def test_fault_rule_matches_pattern_and_non_http_error(sdk: Harness) -> None:
     """Fault rules match custom_id patterns; an error-code fault writes response null and error {code, message}."""
-    client = api.client()
-    api.target.add_fault(custom_id="slow-*", error={"code": "request_timeout", "message": "took too long"})
-    api.target.add_fault(
+    client = sdk.client()
+    sdk.target.add_fault(custom_id="slow-*", error={"code": "request_timeout", "message": "took too long"})
+    sdk.target.add_fault(
         custom_id="bad-?",
         status_code=400,
         body={"error": {"message": "nope", "type": "x", "param": None, "code": None}},
@@ -402,9 +402,9 @@ def test_fault_rule_matches_pattern_and_non_http_error(api: Api) -> None:
     assert by_id["bad-1"]["response"]["body"]["error"]["message"] == "nope"
 
 
-def test_no_error_file_when_nothing_failed(api: Api) -> None:
+def test_no_error_file_when_nothing_failed(sdk: Harness) -> None:
     """error_file_id stays null when every line succeeded; results list each custom_id once."""
-    client = api.client()
+    client = sdk.client()
     lines = [chat_line(f"r{i}") for i in range(3)]
     done = poll(client, submit(client, lines).id)[-1]
     assert done.error_file_id is None and done.output_file_id is not None
@@ -412,43 +412,43 @@ def test_no_error_file_when_nothing_failed(api: Api) -> None:
     assert _ids(out) == _ids(lines)
 
 
-def test_request_counts_live_and_usage(api: Api) -> None:
+def test_request_counts_live_and_usage(sdk: Harness) -> None:
     """request_counts move as lines finish, and usage sums the successful lines only."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     lines = [chat_line("a", "w1 w2"), chat_line("b", "w1 w2 w3"), chat_line("c", batchconf_fault={"status_code": 500})]
     b = submit(client, lines)
-    api.target.step(b.id)
+    sdk.target.step(b.id)
     counts = []
     for _ in range(3):
-        api.target.step(b.id, lines=1)
+        sdk.target.step(b.id, lines=1)
         rc = client.batches.retrieve(b.id).request_counts
         assert rc is not None
         counts.append(rc.completed + rc.failed)
     assert counts == [1, 2, 3]
-    api.target.step(b.id)
-    api.target.step(b.id)
+    sdk.target.step(b.id)
+    sdk.target.step(b.id)
     done = client.batches.retrieve(b.id)
     assert done.status == "completed"
     assert done.usage is not None
     assert (done.usage.input_tokens, done.usage.output_tokens) == (5, 5)
 
 
-def test_batches_in_every_status_list_and_validate(api: Api) -> None:
+def test_batches_in_every_status_list_and_validate(sdk: Harness) -> None:
     """A list holding batches in every terminal and non-terminal status validates and shows each one."""
-    client = api.client()
-    api.target.set_timing(progression="manual")
+    client = sdk.client()
+    sdk.target.set_timing(progression="manual")
     ok = [chat_line("a")]
     validating = submit(client, ok)
     in_progress = submit(client, ok)
-    api.target.step(in_progress.id)
+    sdk.target.step(in_progress.id)
     failed = submit(client, [chat_line("a"), "broken"])
-    api.target.step(failed.id)
+    sdk.target.step(failed.id)
     cancelling = submit(client, ok)
     client.batches.cancel(cancelling.id)
     completed = submit(client, ok)
     for _ in range(3):
-        api.target.step(completed.id)
+        sdk.target.step(completed.id)
     statuses = {b.id: b.status for b in bounded(client.batches.list(limit=2))}
     assert statuses == {
         validating.id: "validating",
@@ -459,14 +459,9 @@ def test_batches_in_every_status_list_and_validate(api: Api) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator bug: _core.py FileService._looks_like_jsonl does not strip a UTF-8 BOM, so the "
-    "upload is refused; contract §3.1 says OpenAI accepts it and reports invalid_json_line on line 1",
-)
-def test_bom_is_an_invalid_json_line(api: Api) -> None:
+def test_bom_is_an_invalid_json_line(sdk: Harness) -> None:
     """A UTF-8 BOM before the first line uploads fine and fails validation with invalid_json_line, line 1."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, b"\xef\xbb\xbf" + to_jsonl([chat_line("a"), chat_line("b")]))
     done = poll(client, b.id)[-1]
     _assert_failed(done)
@@ -474,16 +469,11 @@ def test_bom_is_an_invalid_json_line(api: Api) -> None:
     assert [(e.code, e.line) for e in done.errors.data] == [("invalid_json_line", 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator issue: _engine.py step() validates a batch at `now` even when its window has "
-    "passed, so it enters in_progress after expires_at and expires a poll later at that time",
-)
-def test_window_passing_before_the_first_poll(api: Api) -> None:
+def test_window_passing_before_the_first_poll(sdk: Harness) -> None:
     """A batch whose window passes before it is ever polled expires at expires_at, never starting late."""
-    client = api.client()
+    client = sdk.client()
     b = submit(client, [chat_line("a"), chat_line("b")])
-    api.target.advance(2 * DAY)
+    sdk.target.advance(2 * DAY)
     done = poll(client, b.id)[-1]
     assert done.status == "expired"
     assert done.expired_at == done.expires_at
