@@ -93,6 +93,7 @@ class SuiteConfig:
     timeouts: Mapping[str, float] = field(default_factory=dict)
     poll_interval: float = 0.0
     target_controls: bool | None = None
+    emulator_mutations: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     explicit: frozenset[str] = frozenset()
 
@@ -277,6 +278,17 @@ def _timeouts(key: str, raw: Any, source: str, base: Path) -> dict[str, float]:
     return out
 
 
+def _names(key: str, raw: Any, source: str, base: Path) -> tuple[str, ...]:
+    """Names from a list (CLI, TOML) or a comma-separated string (env)."""
+    items = raw if isinstance(raw, list) else [raw]
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(key, item, source, "mutation names (strings)")
+        out.extend(n.strip() for n in item.split(",") if n.strip())
+    return tuple(dict.fromkeys(out))
+
+
 #: Every configuration key, with its parser. Names are the TOML keys; the environment
 #: variable is `BATCHCONF_` + the upper-cased key; the CLI option is documented in plugin.py.
 KEYS: Mapping[str, Parser] = MappingProxyType(
@@ -293,6 +305,7 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "timeouts": _timeouts,
         "poll_interval": _poll_interval,
         "target_controls": _bool,
+        "emulator_mutations": _names,
     }
 )
 
@@ -415,9 +428,17 @@ def resolve(
         timeouts=MappingProxyType(timeouts),
         poll_interval=get("poll_interval", _DEFAULT_POLL_INTERVAL[kind]),
         target_controls=get("target_controls", None),
+        emulator_mutations=get("emulator_mutations", ()),
         sources=MappingProxyType({k: source for k, (_, source, _) in raw.items()}),
         explicit=frozenset(cli_values),
     )
+    if config.emulator_mutations and kind == "url":
+        raise ConfigError(
+            "emulator_mutations",
+            ",".join(config.emulator_mutations),
+            config.source("emulator_mutations"),
+            "no mutations with a URL target (they switch on contract violations of the in-process emulator)",
+        )
     _check_target(config, env)
     return config
 

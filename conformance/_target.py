@@ -139,6 +139,8 @@ def build_target(
         keys = (credentials.primary, credentials.secondary or credentials.primary)
         try:
             emu = Emulator(profile=profile, api_keys=keys, progression="per_poll", seed=config.seed)
+            if config.emulator_mutations:
+                emu.mutations.enable(*config.emulator_mutations)
             # api_key="" leaves the client without a default auth header: each ApiClient
             # sets its own, and anon_api must send none.
             http = emu.http_client(api_key="", timeout=timeout)

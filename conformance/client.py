@@ -42,7 +42,7 @@ class ApiResponse:
     status: int
     headers: Mapping[str, str]
     content: bytes
-    json: Any | None
+    json: Any
     operation: str = ""
     method: str = ""
     url: str = ""

@@ -161,6 +161,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "sleep between polling rounds (default 0 on the emulator, 10 on a URL target).",
     ),
     _Option(
+        "emulator_mutations",
+        "--emulator-mutation",
+        "NAME",
+        "switch on a named contract violation of the in-process emulator (repeatable); the suite "
+        "must then fail. Used to prove the suite's teeth.",
+        action="append",
+    ),
+    _Option(
         "target_controls",
         "--target-controls",
         None,

@@ -39,6 +39,7 @@ class _ScanState:
 
 
 _SHUFFLE_WINDOW = 2048
+_OUTPUT_TAMPERING = ("drop_output_line", "duplicate_output_line", "rewrite_custom_id")
 _MAX_REPORTED_ERRORS = 1000
 
 
@@ -422,6 +423,23 @@ class Engine:
 
     # -- endings ----------------------------------------------------------------------
 
+    def _tamper_output(self, b: BatchRecord) -> None:
+        """Record mutations: drop, duplicate or rename the first output line (counts kept)."""
+        mut = self.core.mutations
+        b.out_spool.seek(0)
+        lines = b.out_spool.read().splitlines(keepends=True)
+        if mut.on("drop_output_line"):
+            lines = lines[1:]
+        elif mut.on("duplicate_output_line"):
+            lines = [lines[0], *lines]
+        elif mut.on("rewrite_custom_id"):
+            first = orjson.loads(lines[0])
+            first["custom_id"] = "batchconf-rewritten-" + str(first.get("custom_id"))
+            lines[0] = orjson.dumps(first, option=orjson.OPT_APPEND_NEWLINE)
+        b.out_spool.seek(0)
+        b.out_spool.truncate()
+        b.out_spool.write(b"".join(lines))
+
     def _expire(self, b: BatchRecord, t: float) -> None:
         rules = self.core.profile.expiry
         self._store_results(b, "expired", t)
@@ -462,6 +480,8 @@ class Engine:
         if unfinished == "expired" and mut.on("expiry_drops_finished_lines"):
             b.out_spool.seek(0)
             b.out_spool.truncate()
+        if b.completed and any(mut.on(n) for n in _OUTPUT_TAMPERING):
+            self._tamper_output(b)
         stamp = int(t)
         write_out = b.completed > 0 or out_rules.empty_output_file or mut.on("empty_output_file_when_none_succeeded")
         write_err = (b.failed > 0 or out_rules.empty_error_file) and not mut.on("missing_error_file")

@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("pytest_args", nargs=argparse.REMAINDER)
 
+    mutants = sub.add_parser(
+        "mutants", help="run the suite against every named mutation of the emulator and print the score"
+    )
+    mutants.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    mutants.add_argument("--jobs", type=int, default=2, help="suite runs in parallel (default 2)")
+    mutants.add_argument("--profile", default="openai", help="profile to emulate and check (default openai)")
+    mutants.add_argument(
+        "--all-catchers", action="store_true", help="run the whole suite per mutation to list every catching test"
+    )
+    mutants.add_argument("--md", default=None, help="also write the table to this Markdown file")
+
     matrix = sub.add_parser("matrix", help="merge --results files into a provider x capability table", add_help=False)
     matrix.add_argument("matrix_args", nargs=argparse.REMAINDER)
     return parser
@@ -128,6 +139,27 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def mutants(args: argparse.Namespace) -> int:
+    """Print the mutation score; exit 0 only when every mutation is caught and the
+    unmutated emulator is conformant."""
+    from ._mutants import format_table, run_mutants
+
+    try:
+        baseline, results = run_mutants(
+            args.names or None, jobs=args.jobs, profile=args.profile, stop_at_first=not args.all_catchers
+        )
+    except ValueError as exc:
+        print(f"batchconf mutants: {exc}", file=sys.stderr)
+        return 2
+    table = format_table(baseline, results)
+    print(table)
+    if args.md:
+        with open(args.md, "w", encoding="utf-8") as fh:
+            fh.write(table + "\n")
+    ok = baseline.exit_code == 0 and all(r.caught for r in results)
+    return 0 if ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `batchconf` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -148,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "mutants":
+        return mutants(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

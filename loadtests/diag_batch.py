@@ -56,7 +56,7 @@ class RssSampler:
         self._thread.join()
 
 
-ROWS: list[tuple[str, float, float, float]] = []  # (step, seconds, rss_start_mb, rss_high_mb)
+ROWS: list[tuple[str, float, float, float, float]] = []  # (step, seconds, cpu_s, rss_start_mb, rss_high_mb)
 _sampler: RssSampler | None = None
 
 
@@ -69,10 +69,11 @@ def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         start_rss = bench_batch.rss_now_bytes()
         _sampler.high = start_rss
         t = time.perf_counter()
+        c = time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            ROWS.append((name, time.perf_counter() - t, start_rss / 1e6, _sampler.mark() / 1e6))
+            ROWS.append((name, time.perf_counter() - t, time.thread_time() - c, start_rss / 1e6, _sampler.mark() / 1e6))
 
     return wrapper
 
@@ -85,10 +86,12 @@ def timed_iter(name: str, fn: Callable[..., Iterator[Any]]) -> Callable[..., Ite
         assert _sampler is not None
         start_rss = bench_batch.rss_now_bytes()
         t = time.perf_counter()
+        c = time.thread_time()
         try:
             yield from fn(*args, **kwargs)
         finally:
-            ROWS.append((name + " (incl. consumer)", time.perf_counter() - t, start_rss / 1e6, _sampler.mark() / 1e6))
+            wall, cpu = time.perf_counter() - t, time.thread_time() - c
+            ROWS.append((name + " (incl. consumer)", wall, cpu, start_rss / 1e6, _sampler.mark() / 1e6))
 
     return wrapper
 
@@ -111,11 +114,13 @@ def instrument(emu: Any) -> None:
     async def form(self: Any, **kwargs: Any) -> Any:
         start_rss = bench_batch.rss_now_bytes()
         t = time.perf_counter()
+        c = time.thread_time()
         try:
             return await original_form(self, **kwargs)
         finally:
             assert _sampler is not None
-            ROWS.append(("starlette multipart parse", time.perf_counter() - t, start_rss / 1e6, _sampler.mark() / 1e6))
+            wall, cpu = time.perf_counter() - t, time.thread_time() - c
+            ROWS.append(("starlette multipart parse", wall, cpu, start_rss / 1e6, _sampler.mark() / 1e6))
 
     starlette.requests.Request._get_form = form  # type: ignore[method-assign]
 
@@ -254,9 +259,10 @@ def main() -> int:
         seed=1, s3_endpoint_url=moto_server.url if moto_server else None, **apply_what_ifs(what_ifs)
     )
     instrument(emu)
-    client_rows: list[tuple[str, float, float]] = []
     runner = bench_batch.run_async if args.use_async else bench_batch.run_sync
+    cpu0 = bench_batch.cpu_seconds()
     phases, b, audit, states = runner(emu, path, args.lines)
+    cpu_total = bench_batch.cpu_seconds() - cpu0
     peak = bench_batch.rss_peak_bytes()
     top = None
     if args.tracemalloc:
@@ -278,14 +284,21 @@ def main() -> int:
     )
     print(f"what-ifs applied: {', '.join(what_ifs) or 'none'}; load average {os.getloadavg()[0]:.2f}")
     print(
-        f"end to end {phases['total']:.3f} s = {args.lines / phases['total']:,.0f} lines/s; client phases (s): "
+        f"end to end {phases['total']:.3f} s = {args.lines / phases['total']:,.0f} lines/s, process CPU "
+        f"{cpu_total:.2f} s = {args.lines / cpu_total:,.0f} lines per CPU-second; client phases (s): "
         + ", ".join(f"{k} {v:.3f}" for k, v in phases.items() if k != "total")
     )
-    print(f"{'emulator step':48s} {'seconds':>8s} {'RSS at start MB':>16s} {'RSS high MB':>12s} {'delta MB':>9s}")
-    for name, secs, start, high in ROWS:
-        print(f"{name:48s} {secs:8.3f} {start:16.1f} {high:12.1f} {high - start:9.1f}")
+    print(
+        f"{'emulator step':48s} {'seconds':>8s} {'CPU s':>6s} {'RSS at start MB':>16s} {'RSS high MB':>12s} "
+        f"{'delta MB':>9s}"
+    )
+    for name, secs, cpu, start, high in ROWS:
+        print(f"{name:48s} {secs:8.3f} {cpu:6.3f} {start:16.1f} {high:12.1f} {high - start:9.1f}")
+    print(
+        "(CPU s: the calling thread's own CPU time, which other load on the machine barely changes; "
+        "S3 puts by upload_fileobj also burn CPU in s3transfer's threads, not counted here)"
+    )
     print("audit problems:", bench_batch._check_batch(b, args.lines, audit) or "none", "| statuses:", states)
-    del client_rows
     if top is not None:
         traced_peak, snap = top
         print(f"tracemalloc: peak traced {traced_peak / 1e6:.1f} MB; largest live allocation sites at the end:")

@@ -81,6 +81,43 @@ def _require_key(environment: Environment, **_: Any) -> None:
             environment.runner.quit()
 
 
+@events.quitting.add_listener
+def _write_summary(environment: Environment, **_: Any) -> None:
+    """Per-name rows and HTTP-only totals (audits apart), to $BATCHCONF_SUMMARY as JSON.
+
+    Written when Locust quits, so it includes the requests of the stop timeout (the CSV is
+    rewritten once a second and may miss the last ones). Locust's "Aggregated" row mixes the
+    AUDIT pseudo-requests into the HTTP latencies; the "http" totals merge the histograms of
+    real requests only.
+    """
+    from locust.runners import WorkerRunner
+    from locust.stats import StatsEntry
+
+    path = os.environ.get("BATCHCONF_SUMMARY")
+    if not path or isinstance(environment.runner, WorkerRunner) or environment.stats is None:
+        return
+    http = StatsEntry(environment.stats, "HTTP", "")
+    audit = StatsEntry(environment.stats, "AUDIT", "")
+    for entry in environment.stats.entries.values():
+        (audit if entry.method == "AUDIT" else http).extend(entry)
+
+    def figures(e: StatsEntry) -> dict[str, Any]:
+        return {
+            "requests": e.num_requests,
+            "failures": e.num_failures,
+            "rps": round(e.total_rps, 1),
+            "p50_ms": e.get_response_time_percentile(0.5) if e.num_requests else None,
+            "p95_ms": e.get_response_time_percentile(0.95) if e.num_requests else None,
+        }
+
+    rows = [
+        {"type": e.method, "name": e.name, **figures(e)}
+        for e in sorted(environment.stats.entries.values(), key=lambda e: (e.method == "AUDIT", e.name))
+    ]
+    with open(path, "w") as fh:
+        json.dump({"http": figures(http), "audit": figures(audit), "rows": rows}, fh)
+
+
 class AuditFailure(AssertionError):
     """A result file lost, duplicated or invented a request."""
 

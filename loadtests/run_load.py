@@ -34,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
@@ -107,6 +108,16 @@ def enable_mutations(url: str, names: list[str]) -> None:
         raise SystemExit(f"run_load: could not enable {names}: HTTP {exc.code} {exc.read()[:300]!r}") from None
 
 
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "http" in data else None
+
+
 def _children_cpu() -> float:
     import resource
 
@@ -145,28 +156,43 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def summarize(stats_csv: Path) -> tuple[list[dict[str, str]], dict[str, str] | None]:
-    rows = list(csv.DictReader(stats_csv.open())) if stats_csv.exists() else []
-    agg = next((r for r in rows if r["Name"] == "Aggregated"), None)
-    return [r for r in rows if r["Name"] != "Aggregated"], agg
+def print_summary(summary: dict[str, Any] | None, stats_csv: Path, failures_csv: Path) -> tuple[int, int, int]:
+    """Print the per-operation table and failures; returns (failures, audits, audit failures).
 
-
-def print_summary(rows: list[dict[str, str]], agg: dict[str, str] | None, failures_csv: Path) -> int:
-    """Print the table; returns the number of failures Locust recorded."""
+    From the locustfile's summary.json (written when Locust quits), else from Locust's CSV.
+    """
+    if summary:
+        rows = summary["rows"]
+    else:
+        rows = [
+            {
+                "type": r["Type"],
+                "name": r["Name"],
+                "requests": int(r["Request Count"]),
+                "failures": int(r["Failure Count"]),
+                "rps": float(r["Requests/s"]),
+                "p50_ms": r["50%"],
+                "p95_ms": r["95%"],
+            }
+            for r in (csv.DictReader(stats_csv.open()) if stats_csv.exists() else [])
+            if r["Name"] != "Aggregated"
+        ]
     head = f"{'type':6s} {'name':34s} {'requests':>9s} {'fails':>6s} {'rps':>8s} {'p50 ms':>7s} {'p95 ms':>7s}"
     print(head)
     print("-" * len(head))
-    for r in [*rows, *([agg] if agg else [])]:
+    for r in rows:
         print(
-            f"{r['Type']:6s} {r['Name'][:34]:34s} {int(r['Request Count']):9d} {int(r['Failure Count']):6d} "
-            f"{float(r['Requests/s']):8.1f} {r['50%']:>7s} {r['95%']:>7s}"
+            f"{r['type']:6s} {r['name'][:34]:34s} {r['requests']:9d} {r['failures']:6d} {r['rps']:8.1f} "
+            f"{r['p50_ms'] if r['p50_ms'] is not None else '-':>7} {r['p95_ms'] if r['p95_ms'] is not None else '-':>7}"
         )
-    failures = int(agg["Failure Count"]) if agg else 0
+    failures = sum(r["failures"] for r in rows)
+    audits = sum(r["requests"] for r in rows if r["type"] == "AUDIT")
+    audit_failures = sum(r["failures"] for r in rows if r["type"] == "AUDIT")
     if failures and failures_csv.exists():
-        print("failures:")
+        print("failures (first 10 kinds):")
         for f in list(csv.DictReader(failures_csv.open()))[:10]:
             print(f"  {f['Occurrences']:>5s}x {f['Method']} {f['Name']}: {f['Error'][:200]}")
-    return failures
+    return failures, audits, audit_failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             KEY_ENV: key,
             "BATCHCONF_SHAPE": args.shape,
             "BATCHCONF_LINES": str(args.lines),
+            "BATCHCONF_SUMMARY": str(out_dir / "summary.json"),
         }
         shown = " ".join(cmd)
         print(f"target {target} ({'emulator started by run_load, per_poll' if server else 'given --host'})")
@@ -267,29 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             stop(server)
-    rows, agg = summarize(out_dir / "run_stats.csv")
-    failures = print_summary(rows, agg, out_dir / "run_failures.csv")
-    audits = [r for r in rows if r["Type"] == "AUDIT"]
-    audited = sum(int(r["Request Count"]) for r in audits)
-    audit_fail = sum(int(r["Failure Count"]) for r in audits)
-    if agg:
+    summary = _read_summary(out_dir / "summary.json")
+    failures, audits, audit_fail = print_summary(summary, out_dir / "run_stats.csv", out_dir / "run_failures.csv")
+    if summary:
+        h = summary["http"]
         print(
-            f"total: {int(agg['Request Count']):,} requests (incl. {audited} audits), {failures} failures, "
-            f"{float(agg['Requests/s']):.1f} rps, p50 {agg['50%']} ms, p95 {agg['95%']} ms; "
-            f"lost-nothing audits: {audited - audit_fail} passed, {audit_fail} failed; "
-            f"locust exit {code}, {wall:.1f} s wall"
+            f"HTTP: {h['requests']:,} requests, {h['failures']} failures, {h['rps']:.1f} rps, "
+            f"p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms (audits apart)"
         )
-    if agg:
-        n = max(1, int(agg["Request Count"]) - audited)
+        n = max(1, h["requests"])
         cpu = f"CPU during the run: Locust {locust_cpu:.1f} s"
         if server_cpu is not None:
             cpu += f", emulator {server_cpu:.1f} s ({server_cpu / n * 1000:.2f} ms per HTTP request)"
         print(cpu + f", of {wall:.1f} s wall x {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"lost-nothing audits: {audits - audit_fail} passed, {audit_fail} failed; all failures {failures}; "
+        f"locust exit {code}, {wall:.1f} s wall"
+    )
     print(f"CSV: {out_dir / 'run'}_stats.csv (and _failures.csv, _stats_history.csv); log: {out_dir / 'locust.log'}")
     if timed_out:
         print(f"run_load: Locust did not finish within {args.run_time + GRACE_S} s and was stopped", file=sys.stderr)
         return 1
-    if not agg:
+    if summary is None and not (out_dir / "run_stats.csv").exists():
         print("run_load: Locust wrote no stats; see the log", file=sys.stderr)
         return 1
     return 1 if failures or code != 0 else 0

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hypothesis import settings
 
@@ -26,6 +26,7 @@ from ..scenarios import Finished
 from ._scenarios import seen_by_builder
 
 __all__ = [
+    "Deferred",
     "Run",
     "Seen",
     "batch_request",
@@ -43,8 +44,37 @@ __all__ = [
     "walk_list",
 ]
 
+T = TypeVar("T")
+
 #: The most pages a list walk reads: lists are bounded, whatever `has_more` says.
 MAX_PAGES = 50
+
+
+@dataclass(frozen=True)
+class Deferred(Generic[T]):
+    """What a shared fixture built, or the contract violation that stopped it.
+
+    A fixture that talks to the target returns one, and each test calls `get()`: a
+    violation then fails the test (a finding about the target) instead of erroring its
+    setup (which would read as a harness problem)."""
+
+    value: T | None = None
+    violation: inv.ContractViolation | None = None
+
+    @classmethod
+    def of(cls, build: Callable[[], T]) -> Deferred[T]:
+        """Run `build`, keeping its value or its ContractViolation."""
+        try:
+            return cls(value=build())
+        except inv.ContractViolation as exc:
+            return cls(violation=exc)
+
+    def get(self) -> T:
+        """The value; raises the violation again (in the calling test)."""
+        if self.violation is not None:
+            raise self.violation
+        assert self.value is not None
+        return self.value
 
 
 def every_transition(target: Target) -> bool:
@@ -210,18 +240,33 @@ def manual_progression(control: Control) -> Iterator[None]:
 
 
 def drive_to(
-    control: Control, batch_id: str, status: str, states: list[dict[str, Any]], *, max_steps: int = 6
+    control: Control,
+    profile: Profile,
+    batch_id: str,
+    status: str,
+    states: list[dict[str, Any]],
+    *,
+    max_steps: int = 6,
 ) -> dict[str, Any]:
     """Step a batch (admin route) until it shows `status`, appending every state a step
-    answers to `states` (the test's history of the batch); a harness error if it never does.
-    No step is taken when the last state already shows `status`."""
+    answers to `states` (the test's history of the batch). No step is taken when the last
+    state already shows `status`. Steps that never get there (a status off the graph, a
+    terminal status) are a violation of the profile's status graph."""
     for _ in range(max_steps):
         if states and states[-1].get("status") == status:
             return states[-1]
         states.append(control.step(batch_id))
     if states and states[-1].get("status") == status:
         return states[-1]
-    raise AssertionError(f"stepping batch {batch_id} did not reach {status!r} in {max_steps} steps: {states[-1:]}")
+    inv.check_status_path(inv.observed_statuses(states), profile)
+    raise inv.violation(
+        "status-path",
+        f"stepping batch {batch_id} {max_steps} times did not reach {status!r}",
+        received=inv.observed_statuses(states),
+        expected=f"a path of the status graph through {status!r}",
+        profile=profile,
+        key="lifecycle.transitions",
+    )
 
 
 def walk_list(

@@ -115,10 +115,10 @@ def _cancel_in(
     with sup.manual_progression(control):
         created = sup.create_ok(api, profile, sup.batch_request(profile, file["id"], batch.endpoint))
         stepped: list[dict[str, Any]] = [created]
-        sup.drive_to(control, created["id"], sup.status_of(profile, "in_progress"), stepped)
+        sup.drive_to(control, profile, created["id"], sup.status_of(profile, "in_progress"), stepped)
         if finished_lines:
             stepped.append(control.step(created["id"], lines=finished_lines))
-        sup.drive_to(control, created["id"], status, stepped)
+        sup.drive_to(control, profile, created["id"], status, stepped)
         done_count = int((stepped[-1].get("request_counts") or {}).get("completed", 0))
         response = api.cancel_batch(created["id"])
     body = inv.expect_ok(response, profile, "batch")

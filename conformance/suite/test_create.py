@@ -20,10 +20,16 @@ pytestmark = pytest.mark.capability("create")
 
 
 @pytest.fixture(scope="module")
-def input_file_id(api: ApiClient, bc_profile: Profile, bc_target: Target) -> str:
+def input_file(api: ApiClient, bc_profile: Profile, bc_target: Target) -> sup.Deferred[str]:
     """A valid input file for the refused creates (uploaded once for the module)."""
     content = strategies.build_valid(bc_profile, 1, prefix=f"create-{bc_target.seed}").content
-    return str(sup.upload_ok(api, bc_profile, content)["id"])
+    return sup.Deferred.of(lambda: str(sup.upload_ok(api, bc_profile, content)["id"]))
+
+
+@pytest.fixture
+def input_file_id(input_file: sup.Deferred[str]) -> str:
+    """The module's input file id; a refused upload fails the test using it."""
+    return input_file.get()
 
 
 @pytest.mark.scenarios("all_succeed")

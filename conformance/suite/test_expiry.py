@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 
@@ -21,35 +21,45 @@ pytestmark = [pytest.mark.capability("expiry"), pytest.mark.needs_control]
 
 LINES = 5
 FINISHED = 2
+#: The expired batch run to its end and the ids that had succeeded, or the violation met.
+Expired: TypeAlias = sup.Deferred[tuple[sup.Run, set[str]]]
 
 
 @pytest.fixture(scope="module")
 def expired(
     api: ApiClient, control: Control, waiter: Waiter, bc_profile: Profile, bc_target: Target, bc_budget: TestBudget
-) -> tuple[sup.Run, set[str]]:
+) -> Expired:
     """A batch of LINES lines, FINISHED of them processed, then the window passes (the
     emulator's clock is advanced): the run to its end, and the ids that had succeeded."""
-    batch = strategies.build_valid(bc_profile, LINES, prefix=f"expiry-{bc_target.seed}")
     bc_budget.charge(LINES, "expiry")
+    return sup.Deferred.of(lambda: _expire(api, control, waiter, bc_profile, bc_target))
+
+
+def _expire(
+    api: ApiClient, control: Control, waiter: Waiter, bc_profile: Profile, bc_target: Target
+) -> tuple[sup.Run, set[str]]:
+    batch = strategies.build_valid(bc_profile, LINES, prefix=f"expiry-{bc_target.seed}")
     file = sup.upload_ok(api, bc_profile, batch.content)
     with sup.manual_progression(control):
         created = sup.create_ok(api, bc_profile, sup.batch_request(bc_profile, file["id"], batch.endpoint))
         stepped: list[dict[str, Any]] = [created]
-        sup.drive_to(control, created["id"], sup.status_of(bc_profile, "in_progress"), stepped)
+        sup.drive_to(control, bc_profile, created["id"], sup.status_of(bc_profile, "in_progress"), stepped)
         stepped.append(control.step(created["id"], lines=FINISHED))
         window = bc_profile.windows[str(created["completion_window"])]
         control.advance(window + 1)
-    run = sup.run_to_end(api, waiter, bc_profile, created, batch.custom_ids, seen_before=stepped[1:], timeout="expiry")
+        # Poll while still manual: under a timed progression the emulator would first catch
+        # the batch up to the new time, finishing it before the window passed.
+        run = sup.run_to_end(
+            api, waiter, bc_profile, created, batch.custom_ids, seen_before=stepped[1:], timeout="expiry"
+        )
     succeeded = {str(line.get("custom_id")) for line in run.output_lines}
     return run, succeeded
 
 
-def test_window_passing_expires_the_batch(
-    expired: tuple[sup.Run, set[str]], bc_profile: Profile, bc_target: Target
-) -> None:
+def test_window_passing_expires_the_batch(expired: Expired, bc_profile: Profile, bc_target: Target) -> None:
     """A batch still running when its completion window passes MUST enter the profile's
     expiry status (with its timestamp set) and keep every batch invariant."""
-    run, _ = expired
+    run, _ = expired.get()
     status = sup.status_of(bc_profile, bc_profile.expiry.enters)
     if run.final.get("status") != status:
         raise inv.violation(
@@ -63,11 +73,11 @@ def test_window_passing_expires_the_batch(
     sup.check_run(run, bc_profile, bc_target)
 
 
-def test_expired_batch_keeps_finished_lines(expired: tuple[sup.Run, set[str]], bc_profile: Profile) -> None:
+def test_expired_batch_keeps_finished_lines(expired: Expired, bc_profile: Profile) -> None:
     """An expired batch MUST keep the lines finished before the window passed in its output
     file and, where the profile says so, put every unfinished line in the error file with
     the profile's expired code (`response` null): each input line exactly once."""
-    run, succeeded = expired
+    run, succeeded = expired.get()
     if len(succeeded) < FINISHED:
         raise inv.violation(
             "expiry-keeps-results",
@@ -96,11 +106,11 @@ def test_expired_batch_keeps_finished_lines(expired: tuple[sup.Run, set[str]], b
 
 
 @pytest.mark.capability("cancel")
-def test_cancel_of_an_expired_batch(expired: tuple[sup.Run, set[str]], api: ApiClient, bc_profile: Profile) -> None:
+def test_cancel_of_an_expired_batch(expired: Expired, api: ApiClient, bc_profile: Profile) -> None:
     """Cancelling an expired batch MUST answer as the profile says: the `cancel_terminal`
     error (409 envelope), or 200 with the batch unchanged where cancel of that status is
     idempotent."""
-    run, _ = expired
+    run, _ = expired.get()
     status = str(run.final.get("status"))
     response = api.cancel_batch(run.batch_id)
     if status in bc_profile.lifecycle.cancel_idempotent:

@@ -11,6 +11,7 @@ from schemas import Profile
 
 from .. import invariants as inv
 from .. import strategies
+from .._target import Target
 from ..client import ApiClient
 from ..scenarios import Finished
 from . import _support as sup
@@ -19,11 +20,17 @@ pytestmark = pytest.mark.capability("files")
 
 
 @pytest.fixture(scope="module")
-def uploaded(api: ApiClient, bc_profile: Profile, bc_target: Any) -> tuple[dict[str, Any], bytes]:
+def upload(api: ApiClient, bc_profile: Profile, bc_target: Target) -> sup.Deferred[tuple[dict[str, Any], bytes]]:
     """One valid batch input file, uploaded once for the module: (file object, its bytes)."""
     content = strategies.build_valid(bc_profile, 2, prefix=f"files-{bc_target.seed}").content
     name = f"batchconf-files{bc_profile.files.batch_file_extension}"
-    return sup.upload_ok(api, bc_profile, content, name), content
+    return sup.Deferred.of(lambda: (sup.upload_ok(api, bc_profile, content, name), content))
+
+
+@pytest.fixture
+def uploaded(upload: sup.Deferred[tuple[dict[str, Any], bytes]]) -> tuple[dict[str, Any], bytes]:
+    """The module's uploaded file; a refused upload fails the test using it."""
+    return upload.get()
 
 
 def test_upload_returns_batch_file_object(uploaded: tuple[dict[str, Any], bytes], bc_profile: Profile) -> None:
@@ -105,7 +112,7 @@ def test_list_contains_the_uploaded_file(
 
 
 @pytest.mark.capability("file_delete")
-def test_delete_removes_the_file(api: ApiClient, bc_profile: Profile, bc_target: Any) -> None:
+def test_delete_removes_the_file(api: ApiClient, bc_profile: Profile, bc_target: Target) -> None:
     """Deleting a file MUST answer a schema-valid deletion result (`deleted: true`, the id);
     afterwards retrieving it MUST answer the catalogue's 404 `file_not_found`."""
     content = strategies.build_valid(bc_profile, 1, prefix=f"delete-{bc_target.seed}").content

@@ -100,7 +100,7 @@ class FakeAdmin:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        body = json.loads(request.content) if request.content else None
+        body: dict[str, Any] = json.loads(request.content) if request.content else {}
         if path == "/_emulator/timing":
             if request.method == "PUT":
                 self.timing.update(body)
