@@ -664,8 +664,12 @@ def _item_info(item: pytest.Item, marker: pytest.Mark, specs: Any) -> tuple[Item
 def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, controls: bool) -> tuple[str, str] | None:
     """Why the target cannot run this test, as (reason, kind), or None."""
     name = profile.name
-    cap = info.capability
-    if cap is not None and cap not in ALWAYS_ON:
+    # The closest marker is the test's capability in reports, but a test inherits the
+    # module's too (a cancel test of expired batches needs expiry as well): all must hold.
+    caps = [info.capability] + [m.args[0] for m in item.iter_markers("capability") if len(m.args) == 1]
+    for cap in dict.fromkeys(c for c in caps if isinstance(c, str)):
+        if cap in ALWAYS_ON or cap not in CAPABILITY_MAP:
+            continue
         key = CAPABILITY_MAP[cap]
         if not profile.has(key):
             return f"profile {name!r} does not offer capability {cap!r} (capabilities.{key} is not true)", "capability"

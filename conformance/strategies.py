@@ -319,6 +319,12 @@ def _first_breakable(breakage: Breakage, profile: Profile) -> int:
 # -- Deterministic builders (scenarios) -------------------------------------------------------
 
 
+def batch_size(profile: Profile, n: int) -> int:
+    """`n`, raised to the profile's minimum number of requests per batch (Bedrock: 100), so
+    a scenario is valid wherever it runs."""
+    return max(n, profile.limits.min_requests)
+
+
 def build_valid(
     profile: Profile,
     n: int,

@@ -183,7 +183,7 @@ class FileService:
         file_id = core.ids.make(core.profile.ids.file)
         key = f"files/{file_id}"
         fileobj.seek(0)
-        core.store.put_file(key, fileobj, "application/jsonl" if is_batch else "application/octet-stream")
+        core.store.put_file(key, fileobj, "application/jsonl" if is_batch else "application/octet-stream", size)
         record = FileRecord(file_id, owner, filename, purpose, size, now, expires_at, key, rules.upload_status)
         with core.lock:
             self._files[file_id] = record
@@ -247,7 +247,7 @@ class FileService:
         key = f"files/{file_id}"
         size = spool.tell()
         spool.seek(0)
-        core.store.put_file(key, spool, "application/jsonl")
+        core.store.put_file(key, spool, "application/jsonl", size)
         expires_at = stamp + (b.output_expires_after or core.profile.files.default_expiry_seconds) or None
         name = template.format(batch_id=b.id, filename=b.input_file_id, stem=b.input_file_id)
         self._files[file_id] = FileRecord(

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 __all__ = ["ObjectStore"]
 
 _CHUNK = 1 << 20
+_SINGLE_PUT_MAX = 5 << 30
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _moto_lock = threading.Lock()
 
@@ -74,9 +75,18 @@ class ObjectStore:
         """Store `data` under `key`."""
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
-    def put_file(self, key: str, fileobj: IO[bytes], content_type: str = "application/octet-stream") -> None:
-        """Store the rest of `fileobj` under `key`, streamed (multipart for large files)."""
-        self._s3.upload_fileobj(fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type})
+    def put_file(
+        self, key: str, fileobj: IO[bytes], content_type: str = "application/octet-stream", size: int | None = None
+    ) -> None:
+        """Store the rest of `fileobj` under `key`.
+
+        One PUT up to S3's single-request limit: a multipart upload costs a transfer manager
+        with its own threads per call and, on moto, several copies of the object at once.
+        """
+        if size is not None and size > _SINGLE_PUT_MAX:
+            self._s3.upload_fileobj(fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type})
+            return
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=fileobj, ContentType=content_type)
 
     def iter_chunks(self, key: str, start: int | None = None, end: int | None = None) -> Iterator[bytes]:
         """The object's bytes in chunks; `start`/`end` (inclusive) select a byte range."""

@@ -137,13 +137,20 @@ class Audit:
         self.error_lines = 0
         self.non_200_in_output = 0
         self.success_in_error_file = 0
+        self.unparseable = 0
 
     def feed(self, line: bytes, *, output: bool) -> None:
         import orjson
 
         if not line.strip():
             return
-        obj = orjson.loads(line)
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            self.unparseable += 1
+            return
         cid = obj.get("custom_id", "")
         if output:
             self.output_lines += 1
@@ -178,6 +185,8 @@ class Audit:
             out.append(f"{self.strangers} lines with a custom_id that was never submitted")
         if self.non_200_in_output:
             out.append(f"{self.non_200_in_output} output lines without status_code 200")
+        if self.unparseable:
+            out.append(f"{self.unparseable} result lines that are not JSON objects")
         if self.success_in_error_file:
             out.append(f"{self.success_in_error_file} error-file lines with a 2xx status_code")
         return out
@@ -293,15 +302,18 @@ def run_async(emu: Any, path: Path, n: int, sdk_lines: bool = False) -> tuple[di
 
 
 class _AllThreadsProfile:
-    """cProfile in every thread: the emulator works in its portal thread and worker threads,
-    which a plain cProfile of the main thread never sees. Stats are merged at the end."""
+    """cProfile in every thread started after it (the emulator works in its portal thread and
+    worker threads, which a plain cProfile of the main thread never sees), timed by each
+    thread's CPU clock. Stats are merged at the end."""
 
     def __init__(self) -> None:
         import cProfile
         import threading
 
         self._profiles: list[Any] = []
-        self._make = cProfile.Profile
+        # Per-thread CPU time, not wall time: with several threads a wall-clock profile
+        # charges each function with the time its thread waited for the GIL.
+        self._make = lambda: cProfile.Profile(time.thread_time)
 
         def start_in_thread(*_: Any) -> None:
             prof = self._make()

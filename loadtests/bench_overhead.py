@@ -11,7 +11,9 @@ Not a test. The same `openai` SDK client configuration calls `batches.retrieve` 
 Rounds alternate between the two targets so that background load hits both alike. Printed:
 the median, p95 and mean milliseconds per call of each, and the ratio of the medians
 (emulator / bare). `--raw` also times plain `httpx` GETs (no SDK) through the same
-transports, which shows the server-side difference without the SDK's own ~0.5 ms.
+transports, which shows the server-side difference without the SDK's own ~0.5 ms, and a
+third app, the bare one plus a no-op `run_in_threadpool` (what each emulator handler pays
+for its hop to a worker thread).
 
     python loadtests/bench_overhead.py                 # sync client, 2,000 calls each
     python loadtests/bench_overhead.py --async --calls 5000 --raw
@@ -32,14 +34,21 @@ from typing import Any
 ROOT = "http://batchconf.emulator"
 
 
-def bare_app(path_prefix: str, canned: bytes) -> Any:
-    """A Starlette app with one route, `GET {prefix}/batches/{batch_id}`, answering `canned`."""
+def bare_app(path_prefix: str, canned: bytes, thread_hop: bool = False) -> Any:
+    """A Starlette app with one route, `GET {prefix}/batches/{batch_id}`, answering `canned`
+    (after a no-op `run_in_threadpool` when `thread_hop`, as the emulator's handlers do)."""
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
+    def nothing() -> None:
+        return None
+
     async def retrieve(request: Request) -> Response:
+        if thread_hop:
+            await run_in_threadpool(nothing)
         return Response(canned, media_type="application/json")
 
     return Starlette(routes=[Route(path_prefix + "/batches/{batch_id}", retrieve, methods=["GET"])])
@@ -94,10 +103,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         canned = emu.http_client().get(f"{emu.base_url.removeprefix(ROOT)}/batches/{batch_id}").content
         prefix = emu.base_url.removeprefix(ROOT)
         bare = bare_app(prefix, canned)
+        hop = bare_app(prefix, canned, thread_hop=True)
         bare_sync = SyncASGITransport(bare) if not args.use_async else None
+        hop_sync = SyncASGITransport(hop) if not args.use_async else None
         samples: dict[str, list[float]] = {"emulator_sdk": [], "bare_sdk": []}
         if args.raw:
-            samples.update(emulator_httpx=[], bare_httpx=[])
+            samples.update(emulator_httpx=[], bare_httpx=[], bare_threadhop_httpx=[])
         headers = {"Authorization": f"Bearer {emu.api_key}"}
 
         if not args.use_async:
@@ -114,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raw = {
                 "emulator_httpx": httpx.Client(transport=emu.sync_transport, base_url=ROOT, headers=headers),
                 "bare_httpx": httpx.Client(transport=bare_sync, base_url=ROOT, headers=headers),
+                "bare_threadhop_httpx": httpx.Client(transport=hop_sync, base_url=ROOT, headers=headers),
             }
             url = f"{prefix}/batches/{batch_id}"
             calls: dict[str, Callable[[], Any]] = {
@@ -121,6 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "bare_sdk": lambda: sdk["bare_sdk"].batches.retrieve(batch_id),
                 "emulator_httpx": lambda: raw["emulator_httpx"].get(url),
                 "bare_httpx": lambda: raw["bare_httpx"].get(url),
+                "bare_threadhop_httpx": lambda: raw["bare_threadhop_httpx"].get(url),
             }
             for name in samples:  # warm-up
                 for _ in range(args.warmup):
@@ -157,6 +170,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "bare_httpx": httpx.AsyncClient(
                         transport=httpx.ASGITransport(app=bare), base_url=ROOT, headers=headers
                     ),
+                    "bare_threadhop_httpx": httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=hop), base_url=ROOT, headers=headers
+                    ),
                 }
 
                 async def call(name: str) -> Any:
@@ -184,8 +200,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     await h.aclose()
 
             asyncio.run(main())
-        if bare_sync is not None:
-            bare_sync.close()
+        for transport in (bare_sync, hop_sync):
+            if transport is not None:
+                transport.close()
     finally:
         emu.close()
 
@@ -202,6 +219,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.raw:
         out["ratio_median_httpx"] = round(out["emulator_httpx"]["median_ms"] / out["bare_httpx"]["median_ms"], 3)
         out["emulator_extra_ms_median"] = round(out["emulator_httpx"]["median_ms"] - out["bare_httpx"]["median_ms"], 4)
+        out["thread_hop_ms_median"] = round(
+            out["bare_threadhop_httpx"]["median_ms"] - out["bare_httpx"]["median_ms"], 4
+        )
     return out
 
 
@@ -230,18 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in samples_order(out):
         r = out[name]
-        print(f"  {name:15s} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  mean {r['mean_ms']:.3f} ms")
+        print(f"  {name:20s} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  mean {r['mean_ms']:.3f} ms")
     print(f"ratio of medians, emulator / bare Starlette, through the SDK: {out['ratio_median_sdk']}x")
     if args.raw:
         print(
             f"ratio of medians through plain httpx: {out['ratio_median_httpx']}x "
-            f"(the emulator adds {out['emulator_extra_ms_median']:.3f} ms a request)"
+            f"(the emulator adds {out['emulator_extra_ms_median']:.3f} ms a request; one no-op run_in_threadpool "
+            f"in the bare app adds {out['thread_hop_ms_median']:.3f} ms)"
         )
     return 0
 
 
 def samples_order(out: dict[str, Any]) -> list[str]:
-    return [k for k in ("emulator_sdk", "bare_sdk", "emulator_httpx", "bare_httpx") if k in out]
+    names = ("emulator_sdk", "bare_sdk", "emulator_httpx", "bare_httpx", "bare_threadhop_httpx")
+    return [k for k in names if k in out]
 
 
 if __name__ == "__main__":

@@ -230,7 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.spawn_rate or float(args.users)
 
     out_dir = args.csv_dir or HERE.parent / "reports" / "loadtests" / time.strftime("%Y%m%d-%H%M%S")
-    out_dir.mkdir(parents=True, exist_ok=True)
     server = None
     if args.host and args.mutation:
         parser.error("--mutation needs the emulator run_load starts (no --host)")
@@ -241,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"run_load: --host needs the target's key in {KEY_ENV}")
         wait_ready(host, key, None)
         target = host
+        out_dir.mkdir(parents=True, exist_ok=True)
     else:
+        out_dir.mkdir(parents=True, exist_ok=True)
         key = "sk-load-" + secrets.token_hex(16)
         port = free_port()
         target = f"http://127.0.0.1:{port}"

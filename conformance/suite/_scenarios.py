@@ -64,7 +64,7 @@ def _submit(ctx: ScenarioContext, batch: strategies.GeneratedBatch, **create: An
 @scenario("all_succeed", capability="lifecycle", requests=3)
 def all_succeed(ctx: ScenarioContext) -> Submitted:
     """Three valid lines (with metadata when the profile supports it): every line succeeds."""
-    batch = strategies.build_valid(ctx.profile, 3, prefix=stem(ctx.name, ctx.seed))
+    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 3), prefix=stem(ctx.name, ctx.seed))
     metadata = {"batchconf_scenario": ctx.name} if ctx.profile.has("metadata") else None
     return _submit(ctx, batch, metadata=metadata)
 
@@ -81,7 +81,9 @@ class MixedPlan:
 def mixed_plan(profile: Profile, seed: int) -> MixedPlan:
     """The `mixed_results` input: successes and failures interleaved (failures on lines 2 and 5)."""
     prefix = stem("mixed_results", seed)
-    ok = strategies.build_valid(profile, MIXED_SUCCEEDING, prefix=f"{prefix}-ok")
+    ok = strategies.build_valid(
+        profile, strategies.batch_size(profile, MIXED_SUCCEEDING + MIXED_FAILING) - MIXED_FAILING, prefix=f"{prefix}-ok"
+    )
     bad = strategies.build_valid(profile, MIXED_FAILING, prefix=f"{prefix}-fail")
     lines = [ok.lines[0], bad.lines[0], ok.lines[1], ok.lines[2], bad.lines[1], *ok.lines[3:]]
     ids = tuple(str(line["custom_id"]) for line in lines)
@@ -109,7 +111,7 @@ def all_fail(ctx: ScenarioContext) -> Submitted:
     """Two lines that both fail with HTTP 400 (fault rule): needs controls."""
     if ctx.control is None:
         raise ScenarioError("all_fail needs the emulator's admin routes to make every line fail")
-    batch = strategies.build_valid(ctx.profile, 2, prefix=stem(ctx.name, ctx.seed))
+    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 2), prefix=stem(ctx.name, ctx.seed))
     ctx.control.add_fault(all_fail_pattern(ctx.seed), status_code=400)
     return _submit(ctx, batch)
 
@@ -118,7 +120,7 @@ def all_fail(ctx: ScenarioContext) -> Submitted:
 def cancel_validating(ctx: ScenarioContext) -> Submitted:
     """Three valid lines, cancelled right after create (while validating on the emulator;
     whatever the status is by then on a real target)."""
-    batch = strategies.build_valid(ctx.profile, 3, prefix=stem(ctx.name, ctx.seed))
+    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 3), prefix=stem(ctx.name, ctx.seed))
     submitted = _submit(ctx, batch)
     CANCEL_RESPONSES[submitted.batch_id] = ctx.api.cancel_batch(submitted.batch_id)
     return submitted

@@ -109,8 +109,9 @@ def _cancel_in(
     status = sup.status_of(profile, role)
     if status not in profile.lifecycle.cancellable:
         pytest.skip(f"{status!r} is not cancellable in profile {profile.name!r} (lifecycle.cancellable)")
-    batch = strategies.build_valid(profile, LINES, prefix=f"cancel-{role}-{target.seed}")
-    budget.charge(LINES, f"cancel while {role}")
+    lines = strategies.batch_size(profile, LINES)
+    batch = strategies.build_valid(profile, lines, prefix=f"cancel-{role}-{target.seed}")
+    budget.charge(lines, f"cancel while {role}")
     file = sup.upload_ok(api, profile, batch.content)
     with sup.manual_progression(control):
         created = sup.create_ok(api, profile, sup.batch_request(profile, file["id"], batch.endpoint))
@@ -155,7 +156,16 @@ def test_cancel_while_finalizing_keeps_every_line(
 ) -> None:
     """A batch cancelled while finalizing (every line finished) MUST end cancelled with every
     line's result kept, each input line exactly once across the result files."""
-    _cancel_in("finalizing", api, control, waiter, bc_profile, bc_target, bc_budget, finished_lines=LINES)
+    _cancel_in(
+        "finalizing",
+        api,
+        control,
+        waiter,
+        bc_profile,
+        bc_target,
+        bc_budget,
+        finished_lines=strategies.batch_size(bc_profile, LINES),
+    )
 
 
 @pytest.mark.scenarios("all_succeed")

@@ -31,14 +31,16 @@ def expired(
 ) -> Expired:
     """A batch of LINES lines, FINISHED of them processed, then the window passes (the
     emulator's clock is advanced): the run to its end, and the ids that had succeeded."""
-    bc_budget.charge(LINES, "expiry")
+    bc_budget.charge(strategies.batch_size(bc_profile, LINES), "expiry")
     return sup.Deferred.of(lambda: _expire(api, control, waiter, bc_profile, bc_target))
 
 
 def _expire(
     api: ApiClient, control: Control, waiter: Waiter, bc_profile: Profile, bc_target: Target
 ) -> tuple[sup.Run, set[str]]:
-    batch = strategies.build_valid(bc_profile, LINES, prefix=f"expiry-{bc_target.seed}")
+    batch = strategies.build_valid(
+        bc_profile, strategies.batch_size(bc_profile, LINES), prefix=f"expiry-{bc_target.seed}"
+    )
     file = sup.upload_ok(api, bc_profile, batch.content)
     with sup.manual_progression(control):
         created = sup.create_ok(api, bc_profile, sup.batch_request(bc_profile, file["id"], batch.endpoint))
@@ -93,12 +95,12 @@ def test_expired_batch_keeps_finished_lines(expired: Expired, bc_profile: Profil
     non_http = inv.check_error_file_lines(
         run.error_lines, [bc_profile.output.expired_code], bc_profile, "output.expired_code"
     )
-    if len(non_http) != LINES - FINISHED:
+    if len(non_http) != len(run.input_custom_ids) - FINISHED:
         raise inv.violation(
             "expiry-unfinished",
             "the unfinished lines are not all in the error file with the expired code",
             received=[line.get("custom_id") for line in non_http],
-            expected=f"{LINES - FINISHED} lines with error.code {bc_profile.output.expired_code!r}",
+            expected=f"{len(run.input_custom_ids) - FINISHED} lines with error.code {bc_profile.output.expired_code!r}",
             profile=bc_profile,
             key="output.expired_code",
         )

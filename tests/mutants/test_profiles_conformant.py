@@ -1,0 +1,40 @@
+"""Every profile the emulator serves is one it conforms to: the suite passes in-process.
+
+A profile change that the emulator does not follow (or a suite check that does not hold
+for a dialect) shows up here, named by profile.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator._mutants import run_mutant
+from schemas import load_profile, profile_names
+
+
+def _served() -> list[str]:
+    names: list[str] = []
+    for name in profile_names():
+        profile = load_profile(name)
+        if profile.dialect != "openai" or profile.output.location != "files_api":
+            continue  # object-storage and native dialects are not served yet
+        names.append(name)
+        names.extend(f"{name}+{v.name}" for v in profile.variants)
+    return names
+
+
+SERVED = _served()
+
+
+def test_served_profiles_include_the_openai_family() -> None:
+    """The OpenAI-dialect profiles with a Files API are all served."""
+    assert {"openai", "azure-openai", "ovhcloud", "truefoundry", "truefoundry+bedrock"} <= set(SERVED)
+
+
+@pytest.mark.parametrize("profile", [p for p in SERVED if p != "openai"])
+def test_emulator_conforms_to_profile(profile: str) -> None:
+    """The whole suite passes against the in-process emulator of `profile` (openai runs in
+    test_mutation_score's baseline)."""
+    result = run_mutant(None, profile=profile, stop_at_first=False)
+    assert result.exit_code == 0 and not result.catchers, f"{profile}: {result.catchers}\n{result.output_tail}"
+    assert result.tests_run > 100
