@@ -6,6 +6,7 @@ operations run under one re-entrant lock, so the HTTP layer may call them from t
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 from collections.abc import Iterator
@@ -262,6 +263,8 @@ class BatchService:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._batches: dict[str, BatchRecord] = {}
+        self._owned: dict[Owner, list[BatchRecord]] = {}
+        self._owned_seq: dict[Owner, list[int]] = {}
         self._seq = itertools.count()
 
     def clear(self) -> None:
@@ -269,6 +272,8 @@ class BatchService:
         for b in self._batches.values():
             b.close_spools()
         self._batches.clear()
+        self._owned.clear()
+        self._owned_seq.clear()
 
     def _get(self, batch_id: str, owner: Owner) -> BatchRecord:
         b = self._batches.get(batch_id)
@@ -344,6 +349,8 @@ class BatchService:
                 b.stamps[stamp_field] = created
             b.history.append(initial)
             self._batches[batch_id] = b
+            self._owned.setdefault(owner, []).append(b)
+            self._owned_seq.setdefault(owner, []).append(b.extra["seq"])
             return b
 
     def _metadata(self, value: Any) -> dict[str, str] | None:
@@ -404,10 +411,30 @@ class BatchService:
 
     def list(self, owner: Owner, *, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
         """A page of the owner's batches, newest first, each caught up to the clock."""
-        with self.core.lock:
-            items = [b for b in self._batches.values() if self.core.owns(owner, b.owner)]
-            items.sort(key=lambda b: b.extra["seq"], reverse=self.core.profile.batches.list_order == "desc")
-            page, more = _page(items, after, limit, ignore_after=self.core.mutations.on("list_ignores_after"))
+        core = self.core
+        with core.lock:
+            if core.mutations.on("cross_key_visibility"):
+                items = list(self._batches.values())
+                seqs = [b.extra["seq"] for b in items]
+            else:
+                # Per-owner lists in creation order: a page costs O(limit + log n), not O(n).
+                items = self._owned.get(owner, [])
+                seqs = self._owned_seq.get(owner, [])
+            desc = core.profile.batches.list_order == "desc"
+            cursor: int | None = None
+            if after is not None and not core.mutations.on("list_ignores_after"):
+                anchor = self._batches.get(after)
+                if anchor is None or not core.owns(owner, anchor.owner):
+                    return [], False
+                cursor = bisect.bisect_left(seqs, anchor.extra["seq"])
+            if desc:
+                end = len(items) if cursor is None else cursor
+                page = items[max(0, end - limit) : end][::-1]
+                more = end - limit > 0
+            else:
+                start = 0 if cursor is None else cursor + 1
+                page = items[start : start + limit]
+                more = start + limit < len(items)
             for b in page:
                 self.core.engine.catch_up(b)
             return page, more

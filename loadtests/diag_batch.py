@@ -9,7 +9,6 @@ emulator/ changes. `--tracemalloc` adds the top Python allocation sites at the p
 
     python loadtests/diag_batch.py                   # 50,000 lines, sync client
     python loadtests/diag_batch.py --async --tracemalloc
-    python loadtests/diag_batch.py --what-if single-put,lean-mock   # prototype fixes, from outside
 """
 
 from __future__ import annotations
@@ -103,7 +102,7 @@ def instrument(emu: Any) -> None:
 
     core = emu.core
     store = core.store
-    store.put_file = timed("S3 put_file (upload_fileobj)", store.put_file)
+    store.put_file = timed("S3 put_file", store.put_file)
     store.iter_chunks = timed_iter("S3 get_object iter_chunks", store.iter_chunks)
     _engine.Engine._validate = timed("engine._validate (read+check all lines)", _engine.Engine._validate)
     _engine.Engine._process = timed("engine._process (mock all lines -> spool)", _engine.Engine._process)
@@ -125,101 +124,6 @@ def instrument(emu: Any) -> None:
     starlette.requests.Request._get_form = form  # type: ignore[method-assign]
 
 
-WHAT_IFS = ("single-put", "lean-mock")
-
-
-def apply_what_ifs(names: list[str]) -> dict[str, Any]:
-    """Prototype candidate emulator changes from outside (monkeypatching; emulator/ untouched).
-
-    - single-put: `ObjectStore.put_file` as one `put_object` (no multipart upload);
-    - lean-mock: a chat mock with byte-identical output but one split per prompt, and
-      slotted (non-frozen) LineRequest/Reply classes.
-    Returns keyword arguments for `Emulator(...)`.
-    """
-    kwargs: dict[str, Any] = {}
-    if "single-put" in names:
-        from emulator import _storage
-
-        def put_file(self: Any, key: str, fileobj: Any, content_type: str = "application/octet-stream") -> None:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=fileobj, ContentType=content_type)
-
-        _storage.ObjectStore.put_file = put_file  # type: ignore[method-assign]
-    if "lean-mock" in names:
-        from dataclasses import dataclass
-
-        from emulator import _backend, _engine
-
-        @dataclass(slots=True)
-        class LineRequest:
-            endpoint: str
-            body: dict[str, Any]
-            custom_id: str
-            key: str
-            now: int
-
-        @dataclass(slots=True)
-        class Reply:
-            status_code: int
-            body: dict[str, Any] | None
-            input_tokens: int = 0
-            output_tokens: int = 0
-            error_code: str | None = None
-            error_message: str | None = None
-
-        _engine.LineRequest = LineRequest  # type: ignore[misc]
-
-        class LeanMock(_backend.MockBackend):
-            def _chat(self, r: Any) -> Any:
-                body = r.body
-                messages = body.get("messages")
-                last = messages[-1] if isinstance(messages, list) and messages else None
-                content = last.get("content") if isinstance(last, dict) else None
-                if len(messages or ()) != 1 or not isinstance(content, str):
-                    return super()._chat(r)  # the general path for anything but one string message
-                words = content.split()
-                pin = len(words)
-                words.reverse()
-                limit = _backend._limit(body, "max_completion_tokens", "max_tokens")
-                finish = "stop"
-                if limit is not None and len(words) > limit:
-                    del words[limit:]
-                    finish = "length"
-                text = " ".join(words) if words else "ok"
-                pout = len(words) or 1
-                key = r.key
-                return Reply(
-                    200,
-                    {
-                        "id": "chatcmpl-" + key,
-                        "object": "chat.completion",
-                        "created": r.now,
-                        "model": body.get("model"),
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-                                "logprobs": None,
-                                "finish_reason": finish,
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": pin,
-                            "completion_tokens": pout,
-                            "total_tokens": pin + pout,
-                            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-                        },
-                        "service_tier": "default",
-                        "system_fingerprint": "fp_batchconf",
-                    },
-                    pin,
-                    pout,
-                )
-
-        kwargs["backend"] = LeanMock()
-    return kwargs
-
-
 def main() -> int:
     global _sampler
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -227,11 +131,6 @@ def main() -> int:
     parser.add_argument("--async", dest="use_async", action="store_true")
     parser.add_argument("--tracemalloc", action="store_true", help="top allocation sites at the peak")
     parser.add_argument("--s3", choices=("inproc", "moto-server"), default="inproc", help="as in bench_batch.py")
-    parser.add_argument(
-        "--what-if",
-        default="",
-        help=f"comma-separated prototypes of emulator changes to apply first: {', '.join(WHAT_IFS)}",
-    )
     args = parser.parse_args()
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     workdir = Path(tempfile.mkdtemp(prefix="batchconf-diag-"))
@@ -250,14 +149,8 @@ def main() -> int:
         import tracemalloc
 
         tracemalloc.start(8)
-    what_ifs = [w for w in args.what_if.split(",") if w]
-    unknown = sorted(set(what_ifs) - set(WHAT_IFS))
-    if unknown:
-        parser.error(f"unknown --what-if {unknown}; known: {', '.join(WHAT_IFS)}")
     moto_server = bench_batch.MotoServer() if args.s3 == "moto-server" else None
-    emu = emulator.Emulator(
-        seed=1, s3_endpoint_url=moto_server.url if moto_server else None, **apply_what_ifs(what_ifs)
-    )
+    emu = emulator.Emulator(seed=1, s3_endpoint_url=moto_server.url if moto_server else None)
     instrument(emu)
     runner = bench_batch.run_async if args.use_async else bench_batch.run_sync
     cpu0 = bench_batch.cpu_seconds()
@@ -282,7 +175,7 @@ def main() -> int:
         f"RSS baseline after imports {baseline / 1e6:.1f} MB, peak {peak / 1e6:.1f} MB "
         f"(growth {(peak - baseline) / 1e6:.1f} MB = {(peak - baseline) / size:.1f}x input)"
     )
-    print(f"what-ifs applied: {', '.join(what_ifs) or 'none'}; load average {os.getloadavg()[0]:.2f}")
+    print(f"load average {os.getloadavg()[0]:.2f}")
     print(
         f"end to end {phases['total']:.3f} s = {args.lines / phases['total']:,.0f} lines/s, process CPU "
         f"{cpu_total:.2f} s = {args.lines / cpu_total:,.0f} lines per CPU-second; client phases (s): "
