@@ -9,6 +9,7 @@ here: the configuration names the environment variable that holds the key, not t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -20,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from schemas import Profile, ProfileError, UnknownProfileError, load_profile, profile_names
+from schemas import ModelRules, Profile, ProfileError, UnknownProfileError, load_profile, profile_names
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
@@ -306,6 +307,8 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "poll_interval": _poll_interval,
         "target_controls": _bool,
         "emulator_mutations": _names,
+        "model": _text,
+        "other_model": _text,
     }
 )
 
@@ -409,6 +412,13 @@ def resolve(
     profile = get("profile", None)
     if profile is None:
         profile = _profile("profile", "openai", "default", cwd)
+    model, other_model = get("model", None), get("other_model", None)
+    if model or other_model:
+        # The account's own model (or deployment) names replace the profile's examples.
+        models = ModelRules(model or profile.models.default, other_model or profile.models.other)
+        if models.default == models.other:
+            raise ConfigError("other_model", models.other, "model/other_model", "a model other than --model")
+        profile = dataclasses.replace(profile, models=models)
     target_url: str | None = get("target_url", None)
     kind: TargetKind = "url" if target_url else "emulator"
     timeouts = dict(_DEFAULT_TIMEOUTS[kind])

@@ -169,6 +169,18 @@ _OPTIONS: tuple[_Option, ...] = (
         action="append",
     ),
     _Option(
+        "model",
+        "--model",
+        "NAME",
+        "model (or deployment) name for generated requests; default: the profile's models.default.",
+    ),
+    _Option(
+        "other_model",
+        "--other-model",
+        "NAME",
+        "a second model name, for mixed-model checks; default: the profile's models.other.",
+    ),
+    _Option(
         "target_controls",
         "--target-controls",
         None,

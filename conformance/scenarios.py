@@ -248,10 +248,13 @@ class ScenarioContext:
         return [f"{stem}-{self.seed}-{i}" for i in range(count)]
 
     def chat_line(self, custom_id: str, content: str = "Say hello.", **body: Any) -> dict[str, Any]:
-        """One chat-completions input line (model "gpt-4o-mini" unless `body` says)."""
-        payload: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+        """One chat input line for the profile's chat endpoint and default model (unless
+        `body` says otherwise)."""
+        profile = self.profile
+        chat = next((e for e in profile.endpoints if e.endswith("/chat/completions")), profile.endpoints[0])
+        payload: dict[str, Any] = {"model": profile.models.default, "messages": [{"role": "user", "content": content}]}
         payload.update(body)
-        return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": payload}
+        return {"custom_id": custom_id, "method": "POST", "url": chat, "body": payload}
 
     @staticmethod
     def jsonl(lines: Iterable[Mapping[str, Any] | str | bytes]) -> bytes:

@@ -52,7 +52,7 @@ __all__ = [
 
 _NO_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 #: The model named in generated bodies (the emulator's mock answers any name).
-DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_MODEL = "gpt-4o-mini"  # only where no profile is at hand; generators use profile.models
 #: A second model, for files that mix models.
 DEFAULT_OTHER_MODEL = "gpt-4.1-mini"
 #: At most this many generated batches per property test against a target that is not the emulator.
@@ -330,11 +330,12 @@ def build_valid(
     n: int,
     *,
     prefix: str = "req",
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     endpoint: str | None = None,
     extra: Callable[[int], dict[str, Any] | None] | None = None,
 ) -> GeneratedBatch:
     """`n` valid lines with custom_ids `{prefix}-{i}`; `extra(i)` adds body keys to line i."""
+    model = model or profile.models.default
     ep = endpoint or default_endpoint(profile)
     lines = [
         _line(f"{prefix}-{i}", ep, body_for(ep, model, f"line {i} of {prefix}", extra(i) if extra else None))
@@ -350,10 +351,12 @@ def build_broken(
     n: int = 3,
     line: int = 2,
     prefix: str = "broken",
-    model: str = DEFAULT_MODEL,
-    other_model: str = DEFAULT_OTHER_MODEL,
+    model: str | None = None,
+    other_model: str | None = None,
 ) -> GeneratedBatch:
     """`n` lines, line `line` (1-based) broken by `breakage` (KeyError names the known ones)."""
+    model = model or profile.models.default
+    other_model = other_model or profile.models.other
     if breakage not in BREAKAGES:
         raise KeyError(f"unknown breakage {breakage!r}; known: {sorted(BREAKAGES)}")
     spec = BREAKAGES[breakage]
@@ -378,13 +381,15 @@ def build_broken_many(
     breakages: Sequence[str],
     *,
     prefix: str = "broken",
-    model: str = DEFAULT_MODEL,
-    other_model: str = DEFAULT_OTHER_MODEL,
+    model: str | None = None,
+    other_model: str | None = None,
 ) -> GeneratedBatch:
     """One file breaking each of `breakages` on its own line (lines 2..k+1, in order), between
     a valid first line (the reference for model and custom_id rules) and a valid last line.
 
     `expected` holds one entry per breakage, in line order."""
+    model = model or profile.models.default
+    other_model = other_model or profile.models.other
     unknown = [b for b in breakages if b not in BREAKAGES]
     if unknown:
         raise KeyError(f"unknown breakages {unknown}; known: {sorted(BREAKAGES)}")
@@ -403,9 +408,10 @@ def build_broken_many(
     )
 
 
-def build_many(profile: Profile, n: int, *, prefix: str = "many", model: str = DEFAULT_MODEL) -> GeneratedBatch:
+def build_many(profile: Profile, n: int, *, prefix: str = "many", model: str | None = None) -> GeneratedBatch:
     """`n` small valid lines, fast (for limit tests: tens of thousands of lines). `lines`
     is left empty to spare the memory; `custom_ids` are `{prefix}-{i}`."""
+    model = model or profile.models.default
     endpoint = default_endpoint(profile)
     body = json.dumps(body_for(endpoint, model, "hi"), separators=(",", ":"))
     head = '{"custom_id":'
@@ -472,12 +478,13 @@ def _valid(
 def valid_batches(
     profile: Profile,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     endpoint: str | None = None,
     max_lines: int = 8,
 ) -> st.SearchStrategy[GeneratedBatch]:
     """Files the profile accepts: 1..max_lines lines (at least the profile's minimum), unique
     unicode custom_ids, varied bodies and sizes, varied JSON spelling."""
+    model = model or profile.models.default
     low = max(1, profile.limits.min_requests)
     high = max(low, max_lines)
     if profile.limits.max_requests:
@@ -507,14 +514,16 @@ def broken_batches(
     profile: Profile,
     *,
     kinds: Sequence[str] | None = None,
-    model: str = DEFAULT_MODEL,
-    other_model: str = DEFAULT_OTHER_MODEL,
+    model: str | None = None,
+    other_model: str | None = None,
     max_lines: int = 8,
 ) -> st.SearchStrategy[GeneratedBatch]:
     """A valid file with exactly one named breakage on one line, and the errors.data entry
     (code, 1-based line, param) the profile's validation catalogue says it produces.
 
     `kinds` limits the breakages (default: every one the profile forbids)."""
+    model = model or profile.models.default
+    other_model = other_model or profile.models.other
     names = tuple(kinds) if kinds is not None else applicable_breakages(profile)
     unknown = [k for k in names if k not in BREAKAGES]
     if unknown or not names:

@@ -34,6 +34,7 @@ __all__ = [
     "Limits",
     "LineError",
     "LineRules",
+    "ModelRules",
     "OutputRules",
     "Profile",
     "RenderedError",
@@ -331,6 +332,18 @@ class ExpiryRules:
 
 
 @dataclass(frozen=True)
+class ModelRules:
+    """Model names the provider's own documents use: what generated requests ask for.
+
+    `other` is a second model, for mixed-model checks. A run may override both (a real
+    account's deployment names) without touching the profile.
+    """
+
+    default: str
+    other: str
+
+
+@dataclass(frozen=True)
 class Deviation:
     """A known deviation of a real provider from its own contract: a strict xfail."""
 
@@ -368,6 +381,7 @@ class Profile:
     output: OutputRules
     storage: StorageRules | None
     expiry: ExpiryRules
+    models: ModelRules
     capabilities: Mapping[str, bool]
     errors: Mapping[str, ErrorSpec]
     validation: Mapping[str, LineError]
@@ -762,6 +776,12 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
                 raise xt.error("from_roles", f"expiry from {src!r} to {dst!r} is not a transition")
     xt.done()
 
+    mt = need("models")
+    models = ModelRules(mt.get("default", str), mt.get("other", str))
+    if not models.default or models.default == models.other:
+        raise mt.error("other", "needs two different, non-empty model names")
+    mt.done()
+
     ct = need("capabilities")
     capabilities: dict[str, bool] = {}
     for cap in ct.names():
@@ -820,6 +840,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         output=output,
         storage=storage,
         expiry=expiry,
+        models=models,
         capabilities=MappingProxyType(capabilities),
         errors=MappingProxyType(errors),
         validation=MappingProxyType(validation),

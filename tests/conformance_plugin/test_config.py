@@ -129,3 +129,25 @@ def test_malformed_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_env_selects_profile_and_cli_wins(tmp_path: Path) -> None:
     assert _resolve(tmp_path, env={"BATCHCONF_PROFILE": "scaleway"}).profile.name == "scaleway"
     assert _resolve(tmp_path, {"profile": "openai"}, {"BATCHCONF_PROFILE": "scaleway"}).profile.name == "openai"
+
+
+def test_model_names_default_to_the_profiles_and_can_be_overridden(tmp_path: Path) -> None:
+    """Generated requests use the profile's documented models unless the run names its own
+    (an Azure deployment, a gateway's model); the two names must differ."""
+    assert _resolve(tmp_path, {"profile": "ovhcloud"}).profile.models.default == "gpt-oss-20b"
+    config = _resolve(tmp_path, {"profile": "azure-openai"}, {"BATCHCONF_MODEL": "my-deployment"})
+    assert config.profile.models.default == "my-deployment"
+    assert config.profile.models.other == "gpt-4.1-mini-batch"
+    with pytest.raises(ConfigError, match="other_model"):
+        _resolve(tmp_path, {"model": "same", "other_model": "same"})
+
+
+def test_mutations_are_refused_for_a_url_target(tmp_path: Path) -> None:
+    """--emulator-mutation only makes sense against the in-process emulator."""
+    with pytest.raises(ConfigError, match="emulator_mutations"):
+        _resolve(
+            tmp_path,
+            {"target_url": "http://127.0.0.1:8000/v1", "emulator_mutations": ["drop_output_line"]},
+            {"BATCHCONF_API_KEY": "k"},
+        )
+    assert _resolve(tmp_path, {"emulator_mutations": ["a,b", "b"]}).emulator_mutations == ("a", "b")
