@@ -266,11 +266,19 @@ def _vector(text: str, dims: int) -> list[float]:
 class HttpBackend:
     """Forwards each line to an OpenAI-compatible server (`base_url` ends with `/v1`)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: Any = None,
+    ) -> None:
         import httpx
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
 
     def execute(self, request: LineRequest) -> Reply:
         """POST the body to the endpoint (its `/v1` prefix replaced by the base URL's)."""

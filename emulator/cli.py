@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--s3-endpoint-url", default=None, help="S3 endpoint (moto server, MinIO, AWS); default moto in-process"
     )
     serve.add_argument("--s3-bucket", default=None, help="bucket to use (default: a new one per run)")
+    serve.add_argument(
+        "--backend-url",
+        default=None,
+        help="forward each request line to this OpenAI-compatible server (e.g. vLLM at http://127.0.0.1:8001/v1) "
+        "instead of the deterministic mock",
+    )
+    serve.add_argument(
+        "--backend-api-key-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding the backend's API key (never printed)",
+    )
     serve.add_argument("--seed", type=int, default=None, help="seed for ids and output order")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
 
@@ -110,6 +122,12 @@ def serve(args: argparse.Namespace) -> int:
     try:
         timing = timing.updated(changes)
         clock = RealClock(args.time_scale) if args.clock == "real" else VirtualClock()
+        backend = None
+        if args.backend_url:
+            from ._backend import HttpBackend
+
+            key = os.environ.get(args.backend_api_key_env) if args.backend_api_key_env else None
+            backend = HttpBackend(args.backend_url, api_key=key)
         emu = Emulator(
             args.profile,
             api_keys=keys,
@@ -118,6 +136,7 @@ def serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             s3_endpoint_url=args.s3_endpoint_url,
             s3_bucket=args.s3_bucket,
+            backend=backend,
         )
     except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
         print(f"batchconf serve: {exc}", file=sys.stderr)

@@ -1,0 +1,175 @@
+"""Model backends: the deterministic mock's bodies, and forwarding to a real server."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from emulator import Emulator, HttpBackend, LineRequest, MockBackend, SyncASGITransport
+
+
+def _req(endpoint: str, body: dict[str, Any]) -> LineRequest:
+    return LineRequest(endpoint, body, "c1", "k1", 1_700_000_000)
+
+
+def test_mock_is_deterministic_and_counts_tokens() -> None:
+    """The same chat request gets the same answer: the prompt's words reversed, word counts as tokens."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "one two three"}]}
+    a, b = (
+        MockBackend().execute(_req("/v1/chat/completions", body)),
+        MockBackend().execute(_req("/v1/chat/completions", body)),
+    )
+    assert a == b and a.status_code == 200 and a.body is not None
+    assert a.body["choices"][0]["message"]["content"] == "three two one"
+    assert a.body["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 3,
+        "total_tokens": 6,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def test_mock_honours_max_tokens_and_multi_message_prompts() -> None:
+    """max_tokens cuts the answer (finish_reason length); every message counts as prompt."""
+    body = {
+        "model": "m",
+        "max_tokens": 2,
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "a b c"}]},
+        ],
+    }
+    reply = MockBackend().execute(_req("/v1/chat/completions", body))
+    assert reply.body is not None
+    choice = reply.body["choices"][0]
+    assert choice["message"]["content"] == "c b" and choice["finish_reason"] == "length"
+    assert (reply.input_tokens, reply.output_tokens) == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "check"),
+    [
+        (
+            "/v1/embeddings",
+            {"model": "e", "input": ["x", "y z"], "dimensions": 5},
+            lambda b: [len(d["embedding"]) for d in b["data"]] == [5, 5],
+        ),
+        ("/v1/completions", {"model": "c", "prompt": "p q"}, lambda b: b["choices"][0]["text"] == "q p"),
+        (
+            "/v1/responses",
+            {"model": "r", "input": "hello there"},
+            lambda b: b["output"][0]["content"][0]["text"] == "there hello",
+        ),
+        ("/v1/moderations", {"input": ["a", "b"]}, lambda b: [r["flagged"] for r in b["results"]] == [False, False]),
+    ],
+)
+def test_mock_endpoints(endpoint: str, body: dict[str, Any], check: Any) -> None:
+    """Every mocked endpoint answers 200 with its own response shape."""
+    reply = MockBackend().execute(_req(endpoint, body))
+    assert reply.status_code == 200 and reply.body is not None and check(reply.body)
+
+
+def test_mock_refuses_bad_bodies_as_line_errors() -> None:
+    """A body the endpoint cannot serve is a 400 line error (never an exception)."""
+    for endpoint, body in [
+        ("/v1/chat/completions", {"model": "m"}),
+        ("/v1/embeddings", {"model": "m"}),
+        ("/v1/images/edits", {}),
+    ]:
+        reply = MockBackend().execute(_req(endpoint, body))
+        assert reply.status_code == 400 and reply.body is not None and "message" in reply.body["error"]
+
+
+def _upstream() -> Starlette:
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        if body.get("model") == "missing":
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "no such model",
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "model_not_found",
+                    }
+                },
+                404,
+            )
+        return JSONResponse(
+            {
+                "id": "up-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+            }
+        )
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def test_http_backend_forwards_lines_and_keeps_their_http_errors() -> None:
+    """With HttpBackend each line's body comes from the upstream server; its HTTP errors land in
+    the error file with their status and body; usage is summed from the upstream's."""
+    transport = SyncASGITransport(_upstream())
+    backend = HttpBackend("http://upstream.local/v1", api_key="upstream-key", transport=transport)
+    lines = [
+        {
+            "custom_id": "ok",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "up", "messages": [{"role": "user", "content": "hi"}]},
+        },
+        {
+            "custom_id": "ok2",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "up", "messages": [{"role": "user", "content": "hi"}]},
+        },
+    ]
+    try:
+        with Emulator(backend=backend) as emu:
+            client = emu.openai_client()
+            data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+            f = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
+            batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+            while batch.status not in ("completed", "failed"):
+                batch = client.batches.retrieve(batch.id)
+            assert batch.status == "completed" and batch.output_file_id
+            out = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+            assert {o["response"]["body"]["id"] for o in out} == {"up-1"}
+            assert batch.usage is not None and batch.usage.input_tokens == 14 and batch.usage.output_tokens == 6
+    finally:
+        backend.close()
+        transport.close()
+
+
+def test_http_backend_error_and_unreachable() -> None:
+    """An upstream 404 stays a 404 line; an unreachable upstream is a non-HTTP failure."""
+    transport = SyncASGITransport(_upstream())
+    backend = HttpBackend("http://upstream.local/v1", transport=transport)
+    try:
+        reply = backend.execute(_req("/v1/chat/completions", {"model": "missing", "messages": []}))
+        assert reply.status_code == 404 and reply.body is not None and reply.body["error"]["code"] == "model_not_found"
+    finally:
+        backend.close()
+        transport.close()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    dead = HttpBackend("http://127.0.0.1:9/v1", transport=httpx.MockTransport(refuse))
+    try:
+        reply = dead.execute(_req("/v1/chat/completions", {"model": "m"}))
+        assert reply.error_code == "request_timeout" and reply.body is None
+    finally:
+        dead.close()
