@@ -693,6 +693,9 @@ def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, contr
                 f"needs scenario {scenario_name!r} of capability {scap!r}, which profile {name!r} does not offer",
                 "scenario",
             )
+        why = spec.lack(profile)
+        if why is not None:
+            return f"needs scenario {scenario_name!r}, which does not apply to profile {name!r}: {why}", "scenario"
     if item.get_closest_marker("needs_control") is not None and not controls:
         return (
             "needs the emulator's admin routes (/_emulator), which the target does not answer "

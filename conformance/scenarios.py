@@ -79,6 +79,11 @@ class ScenarioSpec:
     capability: str
     requests: int
     timeout: str = "terminal"
+    applies: Callable[[Profile], str | None] | None = None
+
+    def lack(self, profile: Profile) -> str | None:
+        """Why this scenario cannot run against `profile` (None when it can)."""
+        return self.applies(profile) if self.applies is not None else None
 
     @property
     def doc(self) -> str:
@@ -91,8 +96,18 @@ _REGISTRY: dict[str, ScenarioSpec] = {}
 F = TypeVar("F", bound=Callable[["ScenarioContext"], "Submitted"])
 
 
-def scenario(name: str, *, capability: str, requests: int, timeout: str = "terminal") -> Callable[[F], F]:
+def scenario(
+    name: str,
+    *,
+    capability: str,
+    requests: int,
+    timeout: str = "terminal",
+    applies: Callable[[Profile], str | None] | None = None,
+) -> Callable[[F], F]:
     """Register the decorated builder as scenario `name`.
+
+    `applies(profile)` returns why the scenario does not apply to a profile (a test needing
+    it is then deselected with that reason), or None when it does.
 
     `requests` must be the number of input lines it submits (at least 1). Registering a name
     twice is an error, unless the first registration came from a module that has since been
@@ -107,7 +122,7 @@ def scenario(name: str, *, capability: str, requests: int, timeout: str = "termi
             raise ValueError(
                 f"scenario {name!r} is already registered by {old.builder.__module__}.{old.builder.__qualname__}"
             )
-        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout)
+        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout, applies)
         return builder
 
     return register

@@ -145,7 +145,13 @@ def missing_file_id(profile: Profile, seed: int) -> str:
     return f"{profile.ids.file}batchconf-missing-{seed}"
 
 
-@scenario("missing_input_file", capability="validation", requests=1)
+def _missing_file_fails_the_batch(profile: Profile) -> str | None:
+    if profile.batches.missing_input_file != "fail_batch":
+        return f"batches.missing_input_file is {profile.batches.missing_input_file!r} (refused at create)"
+    return None
+
+
+@scenario("missing_input_file", capability="validation", requests=1, applies=_missing_file_fails_the_batch)
 def missing_input_file(ctx: ScenarioContext) -> Submitted:
     """A batch naming an input file that does not exist (profiles where that fails the batch
     rather than the create request)."""
