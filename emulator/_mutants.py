@@ -34,6 +34,7 @@ class MutantResult:
     seconds: float
     tests_run: int
     output_tail: str = field(default="", repr=False)
+    skipped: int = 0
 
     @property
     def caught(self) -> bool:
@@ -76,16 +77,19 @@ def run_mutant(
         seconds = time.perf_counter() - started
         catchers: list[str] = []
         run = 0
+        skipped = 0
         if results.is_file():
             for line in results.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
                 outcome = record.get("outcome")
                 if outcome != "deselected":
                     run += 1
+                if outcome == "skipped":
+                    skipped += 1
                 if outcome in _FAILING:
                     catchers.append(str(record.get("nodeid")))
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-        return MutantResult(mutation, proc.returncode, tuple(catchers), seconds, run, tail)
+        return MutantResult(mutation, proc.returncode, tuple(catchers), seconds, run, tail, skipped)
 
 
 def run_mutants(

@@ -6,6 +6,8 @@ for a dialect) shows up here, named by profile.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from emulator._mutants import run_mutant
@@ -38,3 +40,20 @@ def test_emulator_conforms_to_profile(profile: str) -> None:
     result = run_mutant(None, profile=profile, stop_at_first=False)
     assert result.exit_code == 0 and not result.catchers, f"{profile}: {result.catchers}\n{result.output_tail}"
     assert result.tests_run > 100
+
+
+def test_limit_checks_run_against_a_small_limits_profile(tmp_path: Path) -> None:
+    """With the openai profile's byte and request limits shrunk, the suite's limit checks (which
+    skip at 200 MiB) really run against the emulator, and pass."""
+    text = load_profile("openai").path.read_text(encoding="utf-8")
+    small = (
+        text.replace('name = "openai"', 'name = "small"')
+        .replace("max_requests = 50000", "max_requests = 40")
+        .replace("max_input_bytes = { value = 209715200,", "max_input_bytes = { value = 20000,")
+    )
+    assert small.count("40") and "20000," in small
+    path = tmp_path / "small.toml"
+    path.write_text(small, encoding="utf-8")
+    result = run_mutant(None, profile=str(path), stop_at_first=False, extra_args=["-k", "too_many or too_few"])
+    assert result.exit_code == 0 and not result.catchers, result.output_tail
+    assert result.tests_run >= 4 and result.skipped == 0, result.output_tail
