@@ -256,19 +256,7 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
             profile=profile,
             key=f"{key}.status",
         )
-    body = response.json
-    try:
-        validate(schema_name(profile, "error"), body)
-    except SchemaValidationError as exc:
-        raise violation(
-            f"error-envelope:{name}",
-            f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
-            received=response.describe(),
-            expected=f"an instance of {schema_name(profile, 'error')}",
-            source=SPEC_ENVELOPE,
-        ) from None
-    assert isinstance(body, Mapping)
-    error: Mapping[str, Any] = body["error"]
+    error = _envelope(response, profile, name)
     for field in ("type", "code", "param"):
         want = getattr(rendered, field)
         if field == "param" and want is not None and "{" in want:
@@ -295,6 +283,23 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
     return error
 
 
+def _envelope(response: ApiResponse, profile: Profile, label: str) -> Mapping[str, Any]:
+    """The inner error object of a response that must be the dialect's error envelope."""
+    try:
+        validate(schema_name(profile, "error"), response.json)
+    except SchemaValidationError as exc:
+        raise violation(
+            f"error-envelope:{label}",
+            f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
+            received=response.describe(),
+            expected=f"an instance of {schema_name(profile, 'error')}",
+            source=SPEC_ENVELOPE,
+        ) from None
+    assert isinstance(response.json, Mapping)
+    inner: Mapping[str, Any] = response.json["error"]
+    return inner
+
+
 def expect_refused(response: ApiResponse, profile: Profile, key: str) -> Mapping[str, Any]:
     """The response is a 4xx in the dialect's error envelope (any catalogue entry: used where
     the profile says a request is refused but names no specific error). `key` is the fact
@@ -308,19 +313,7 @@ def expect_refused(response: ApiResponse, profile: Profile, key: str) -> Mapping
             profile=profile,
             key=key,
         )
-    try:
-        validate(schema_name(profile, "error"), response.json)
-    except SchemaValidationError as exc:
-        raise violation(
-            f"error-envelope:{response.operation}",
-            f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
-            received=response.describe(),
-            expected=f"an instance of {schema_name(profile, 'error')}",
-            source=SPEC_ENVELOPE,
-        ) from None
-    assert isinstance(response.json, Mapping)
-    inner: Mapping[str, Any] = response.json["error"]
-    return inner
+    return _envelope(response, profile, response.operation)
 
 
 def check_list_page(page: Mapping[str, Any], profile: Profile, what: str) -> None:
