@@ -184,8 +184,10 @@ class FileService:
         file_id = core.ids.make(core.profile.ids.file)
         key = f"files/{file_id}"
         fileobj.seek(0)
-        core.store.put_file(key, fileobj, "application/jsonl" if is_batch else "application/octet-stream", size)
-        record = FileRecord(file_id, owner, filename, purpose, size, now, expires_at, key, rules.upload_status)
+        parts = core.store.put_file(
+            key, fileobj, "application/jsonl" if is_batch else "application/octet-stream", size, split=True
+        )
+        record = FileRecord(file_id, owner, filename, purpose, size, now, expires_at, key, rules.upload_status, parts)
         with core.lock:
             self._files[file_id] = record
         return record
@@ -231,7 +233,7 @@ class FileService:
         with self.core.lock:
             record = self.retrieve(file_id, owner)
             del self._files[record.id]
-        self.core.store.delete(record.key)
+        self.core.store.delete(record.key, record.parts)
         return record.id
 
     def content(self, file_id: str, owner: Owner) -> tuple[FileRecord, Iterator[bytes]]:
@@ -239,7 +241,7 @@ class FileService:
         record = self.retrieve(file_id, owner)
         if record.purpose in self.core.profile.files.not_downloadable_purposes:
             raise ApiError("download_not_allowed", purpose=record.purpose)
-        return record, self.core.store.iter_chunks(record.key)
+        return record, self.core.store.iter_chunks(record.key, parts=record.parts)
 
     def store_result(self, b: BatchRecord, spool: IO[bytes], template: str, stamp: int) -> str:
         """Store a batch's result buffer as a file with the output purpose; returns its id."""
@@ -248,11 +250,11 @@ class FileService:
         key = f"files/{file_id}"
         size = spool.tell()
         spool.seek(0)
-        core.store.put_file(key, spool, "application/jsonl", size)
+        parts = core.store.put_file(key, spool, "application/jsonl", size, split=True)
         expires_at = stamp + (b.output_expires_after or core.profile.files.default_expiry_seconds) or None
         name = template.format(batch_id=b.id, filename=b.input_file_id, stem=b.input_file_id)
         self._files[file_id] = FileRecord(
-            file_id, b.owner, name, core.profile.files.output_purpose, size, stamp, expires_at, key, "processed"
+            file_id, b.owner, name, core.profile.files.output_purpose, size, stamp, expires_at, key, "processed", parts
         )
         return file_id
 

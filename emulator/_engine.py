@@ -179,14 +179,14 @@ class Engine:
         if profile.files.api and record.purpose != profile.files.batch_purpose:
             self._fail(b, t, [self._batch_error("input_file_purpose", id=record.id, value=record.purpose)])
             return
-        plan = LinePlan(key=record.key)
+        plan = LinePlan(key=record.key, parts=record.parts)
         errors: list[dict[str, Any]] = []
         state = _ScanState()
         bad_lines = 0
         embedding_inputs = 0
         line_no = 0
         mut = core.mutations
-        for offset, raw in iter_lines(core.store.iter_chunks(record.key)):
+        for offset, raw in iter_lines(core.store.iter_chunks(record.key, parts=record.parts)):
             line_no += 1
             if not raw.strip():
                 continue
@@ -319,7 +319,7 @@ class Engine:
         first = plan.offsets[start]
         last = plan.offsets[stop - 1] + plan.lengths[stop - 1] - 1
         wanted = stop - start
-        for _, raw in iter_lines(self.core.store.iter_chunks(plan.key, first, last), first):
+        for _, raw in iter_lines(self.core.store.iter_chunks(plan.key, first, last, plan.parts), first):
             if not raw.strip():
                 continue
             yield orjson.loads(raw)

@@ -26,6 +26,7 @@ class FileRecord:
     expires_at: int | None
     key: str
     status: str = "processed"
+    parts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LinePlan:
     """Where each valid request line sits in the input object, in input order."""
 
     key: str
+    parts: tuple[int, ...] = ()
     offsets: array[int] = field(default_factory=lambda: array("q"))
     lengths: array[int] = field(default_factory=lambda: array("q"))
     model: str | None = None

@@ -19,12 +19,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-__all__ = ["ObjectStore"]
+__all__ = ["PART_BYTES", "ObjectStore"]
 
 _CHUNK = 1 << 20
+#: Size of the parts an emulator-internal object is split into.
+PART_BYTES = 4 << 20
 _SINGLE_PUT_MAX = 5 << 30
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _moto_lock = threading.Lock()
+
+
+def _part_key(key: str, index: int) -> str:
+    return f"{key}.parts/{index:05d}"
 
 
 class ObjectStore:
@@ -43,6 +49,9 @@ class ObjectStore:
         self.endpoint_url = endpoint_url
         kwargs: dict[str, Any] = {}
         if endpoint_url is None:
+            # moto keeps objects below this size in memory and spools larger ones to disk;
+            # 1 MiB keeps a batch's files (and their parts) out of the process's memory.
+            os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1 << 20))
             from moto import mock_aws
 
             with _moto_lock:
@@ -76,20 +85,60 @@ class ObjectStore:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def put_file(
-        self, key: str, fileobj: IO[bytes], content_type: str = "application/octet-stream", size: int | None = None
-    ) -> None:
-        """Store the rest of `fileobj` under `key`.
+        self,
+        key: str,
+        fileobj: IO[bytes],
+        content_type: str = "application/octet-stream",
+        size: int | None = None,
+        *,
+        split: bool = False,
+    ) -> tuple[int, ...]:
+        """Store the rest of `fileobj` under `key`; returns the part sizes, `()` for one object.
 
-        One PUT up to S3's single-request limit: a multipart upload costs a transfer manager
-        with its own threads per call and, on moto, several copies of the object at once.
+        With `split`, a file larger than `PART_BYTES` is stored as parts `{key}.parts/NNNNN`
+        of at most `PART_BYTES` each: storing one large object holds several copies of it in
+        memory on moto (and a multipart upload more), a part holds a few megabytes. Only
+        emulator-internal objects are split; an object whose key a provider documents is
+        always stored whole.
         """
+        if split and size is not None and size > PART_BYTES:
+            parts: list[int] = []
+            while True:
+                data = fileobj.read(PART_BYTES)
+                if not data:
+                    break
+                self.put_bytes(_part_key(key, len(parts)), data, content_type)
+                parts.append(len(data))
+            return tuple(parts)
         if size is not None and size > _SINGLE_PUT_MAX:
             self._s3.upload_fileobj(fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type})
-            return
+            return ()
+        # One PUT: a multipart upload costs a transfer manager with threads per call.
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=fileobj, ContentType=content_type)
+        return ()
 
-    def iter_chunks(self, key: str, start: int | None = None, end: int | None = None) -> Iterator[bytes]:
-        """The object's bytes in chunks; `start`/`end` (inclusive) select a byte range."""
+    def iter_chunks(
+        self, key: str, start: int | None = None, end: int | None = None, parts: tuple[int, ...] = ()
+    ) -> Iterator[bytes]:
+        """The object's bytes in chunks; `start`/`end` (inclusive) select a byte range.
+
+        `parts` are the sizes `put_file` returned for a split object: the range is then read
+        from the parts it covers, in order.
+        """
+        if not parts:
+            yield from self._iter_object(key, start, end)
+            return
+        lo = 0 if start is None else start
+        hi = sum(parts) - 1 if end is None else end
+        offset = 0
+        for index, length in enumerate(parts):
+            first, last = offset, offset + length - 1
+            offset += length
+            if last < lo or first > hi:
+                continue
+            yield from self._iter_object(_part_key(key, index), max(lo, first) - first, min(hi, last) - first)
+
+    def _iter_object(self, key: str, start: int | None, end: int | None) -> Iterator[bytes]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if start is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
@@ -115,9 +164,14 @@ class ObjectStore:
             return False
         return True
 
-    def delete(self, key: str) -> None:
-        """Remove `key` (absent keys are fine)."""
-        self._s3.delete_object(Bucket=self.bucket, Key=key)
+    def delete(self, key: str, parts: tuple[int, ...] = ()) -> None:
+        """Remove `key` or its parts (absent keys are fine)."""
+        if not parts:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+            return
+        for i in range(0, len(parts), 1000):
+            batch: list[Any] = [{"Key": _part_key(key, n)} for n in range(i, min(len(parts), i + 1000))]
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every key under `prefix`."""
