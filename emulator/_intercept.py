@@ -39,6 +39,7 @@ def intercept(emulator: Emulator, base_url: str | None = None) -> Iterator[Any]:
         resp = emulator.sync_transport.handle_request(
             httpx.Request(request.method, root + local, headers=request.headers, content=request.read())
         )
+        resp.read()
         return httpx.Response(resp.status_code, headers=resp.headers, content=resp.content)
 
     with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:

@@ -1,47 +1,147 @@
 """A sync httpx transport into an ASGI app, with no socket.
 
-httpx's own `ASGITransport` is async-only; the sync `openai.OpenAI` client needs a sync
-transport. This one runs the app on an event loop in a daemon helper thread and hands each
-request across: about a millisecond a call. The thread is a daemon so that an emulator
-nobody closed never keeps the interpreter from exiting.
+httpx's own `ASGITransport` is async-only (and buffers whole response bodies); the sync
+`openai.OpenAI` client needs a sync transport. This one runs the app on an event loop in a
+daemon helper thread and streams both ways: the request body is fed to the app chunk by
+chunk, and the response body reaches the caller through a small bounded queue, so
+downloading a large result file never holds it whole. About a millisecond a call. The
+thread is a daemon so that an emulator nobody closed never keeps the interpreter alive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 __all__ = ["SyncASGITransport"]
+
+_QUEUE_CHUNKS = 4
+_END = ("end",)
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    """The response body, chunk by chunk, as the app sends it."""
+
+    def __init__(self, chunks: queue.Queue[tuple[Any, ...]]) -> None:
+        self._chunks = chunks
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._done:
+            item = self._chunks.get()
+            if item[0] == "body":
+                yield item[1]
+            elif item[0] == "error":
+                self._done = True
+                raise item[1]
+            else:
+                self._done = True
+
+    def close(self) -> None:
+        # Let a producer blocked on a full queue finish: drain what remains.
+        while not self._done:
+            item = self._chunks.get()
+            self._done = item[0] != "body"
 
 
 class SyncASGITransport(httpx.BaseTransport):
     """`httpx.Client(transport=SyncASGITransport(app))` calls `app` in-process."""
 
     def __init__(self, app: ASGIApp) -> None:
+        self._app = app
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="batchconf-asgi", daemon=True)
         self._thread.start()
-        self._inner = httpx.ASGITransport(app=app)
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through the app and return the whole response."""
+        """Send one request through the app; the response body streams as it is produced."""
         if self._closed:
             raise RuntimeError("the emulator's transport is closed")
-        body = request.read()
-        inner_request = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        chunks: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        asyncio.run_coroutine_threadsafe(self._run(request, chunks), self._loop)
+        while True:
+            item = chunks.get()
+            if item[0] == "start":
+                status, headers = item[1], item[2]
+                break
+            if item[0] == "error":
+                raise item[1]
+            if item[0] == "end":
+                raise RuntimeError("the application finished without sending a response")
+        return httpx.Response(status, headers=headers, stream=_ResponseStream(chunks), request=request)
 
-        async def call() -> tuple[int, Any, bytes]:
-            resp = await self._inner.handle_async_request(inner_request)
-            content = await resp.aread()
-            return resp.status_code, resp.headers, content
+    async def _run(self, request: httpx.Request, chunks: queue.Queue[tuple[Any, ...]]) -> None:
+        loop = asyncio.get_running_loop()
 
-        status, headers, content = asyncio.run_coroutine_threadsafe(call(), self._loop).result()
-        return httpx.Response(status, headers=headers, content=content, request=request)
+        async def put(item: tuple[Any, ...]) -> None:
+            # A full queue means the caller reads slowly: wait in a worker thread, not on the loop.
+            try:
+                chunks.put_nowait(item)
+            except queue.Full:
+                await loop.run_in_executor(None, chunks.put, item)
+
+        body = request.stream
+        assert isinstance(body, httpx.SyncByteStream)
+        parts = iter(body)
+        request_done = False
+        response_done = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal request_done
+            if request_done:
+                await response_done.wait()
+                return {"type": "http.disconnect"}
+            for chunk in parts:
+                if chunk:
+                    return {"type": "http.request", "body": chunk, "more_body": True}
+            request_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        started = False
+
+        async def send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
+                await put(("start", message["status"], headers))
+            elif message["type"] == "http.response.body":
+                data = message.get("body", b"")
+                if data:
+                    await put(("body", bytes(data)))
+                if not message.get("more_body", False):
+                    response_done.set()
+
+        url = request.url
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "scheme": url.scheme,
+            "path": unquote(url.path),
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "server": (url.host, url.port),
+            "client": ("127.0.0.1", 0),
+            "root_path": "",
+        }
+        try:
+            await self._app(scope, receive, send)
+        except Exception as exc:
+            await put(("error", exc))
+        finally:
+            response_done.set()
+            await put(_END)
 
     def close(self) -> None:
         """Stop the helper thread's event loop (idempotent)."""
