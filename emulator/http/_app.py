@@ -98,4 +98,6 @@ def create_app(core: Core, version: str = "0") -> ASGIApp:
         middleware=[Middleware(_CatchAll, core=core)],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error},
     )
+    # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.
+    app.router.redirect_slashes = False
     return _RequestId(app, core.profile.http.request_id_header)

@@ -173,3 +173,11 @@ def test_http_backend_error_and_unreachable() -> None:
         assert reply.error_code == "request_timeout" and reply.body is None
     finally:
         dead.close()
+
+
+def test_trailing_slash_is_a_404_envelope_not_a_redirect() -> None:
+    """`/v1/batches/` is not a route: the dialect's 404 envelope, never a 307 redirect."""
+    with Emulator() as emu, emu.http_client() as http:
+        resp = http.get("/v1/batches/")
+        assert resp.status_code == 404
+        assert resp.json()["error"]["code"] == "unknown_url"
