@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -29,13 +29,19 @@ _END = ("end",)
 class _ResponseStream(httpx.SyncByteStream):
     """The response body, chunk by chunk, as the app sends it."""
 
-    def __init__(self, chunks: queue.Queue[tuple[Any, ...]]) -> None:
+    def __init__(self, chunks: queue.Queue[tuple[Any, ...]], taken: Callable[[], None]) -> None:
         self._chunks = chunks
+        self._taken = taken
         self._done = False
+
+    def _get(self) -> tuple[Any, ...]:
+        item = self._chunks.get()
+        self._taken()
+        return item
 
     def __iter__(self) -> Iterator[bytes]:
         while not self._done:
-            item = self._chunks.get()
+            item = self._get()
             if item[0] == "body":
                 yield item[1]
             elif item[0] == "error":
@@ -47,7 +53,7 @@ class _ResponseStream(httpx.SyncByteStream):
     def close(self) -> None:
         # Let a producer blocked on a full queue finish: drain what remains.
         while not self._done:
-            item = self._chunks.get()
+            item = self._get()
             self._done = item[0] != "body"
 
 
@@ -66,9 +72,16 @@ class SyncASGITransport(httpx.BaseTransport):
         if self._closed:
             raise RuntimeError("the emulator's transport is closed")
         chunks: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
-        asyncio.run_coroutine_threadsafe(self._run(request, chunks), self._loop)
+        space = asyncio.Event()
+
+        def taken() -> None:
+            # Wake the producer on the loop: the queue has room again.
+            self._loop.call_soon_threadsafe(space.set)
+
+        asyncio.run_coroutine_threadsafe(self._run(request, chunks, space), self._loop)
         while True:
             item = chunks.get()
+            taken()
             if item[0] == "start":
                 status, headers = item[1], item[2]
                 break
@@ -76,17 +89,19 @@ class SyncASGITransport(httpx.BaseTransport):
                 raise item[1]
             if item[0] == "end":
                 raise RuntimeError("the application finished without sending a response")
-        return httpx.Response(status, headers=headers, stream=_ResponseStream(chunks), request=request)
+        return httpx.Response(status, headers=headers, stream=_ResponseStream(chunks, taken), request=request)
 
-    async def _run(self, request: httpx.Request, chunks: queue.Queue[tuple[Any, ...]]) -> None:
-        loop = asyncio.get_running_loop()
-
+    async def _run(self, request: httpx.Request, chunks: queue.Queue[tuple[Any, ...]], space: asyncio.Event) -> None:
         async def put(item: tuple[Any, ...]) -> None:
-            # A full queue means the caller reads slowly: wait in a worker thread, not on the loop.
-            try:
-                chunks.put_nowait(item)
-            except queue.Full:
-                await loop.run_in_executor(None, chunks.put, item)
+            # A full queue means the caller reads slowly: wait for it on the loop (other
+            # requests go on), never in a thread that could outlive an abandoned response.
+            while True:
+                space.clear()
+                try:
+                    chunks.put_nowait(item)
+                    return
+                except queue.Full:
+                    await space.wait()
 
         body = request.stream
         assert isinstance(body, httpx.SyncByteStream)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,22 @@ def test_batch_whose_input_and_output_span_parts(monkeypatch: pytest.MonkeyPatch
         assert by_id["r7"] == "y x w7"
         client.files.delete(done.output_file_id)
         assert emu.core.store.keys(f"files/{done.output_file_id}") == []
+
+
+def test_abandoned_download_does_not_keep_the_interpreter_alive(tmp_path: Path) -> None:
+    """A streamed download nobody reads or closes (and an emulator nobody closes) must not
+    stop the interpreter from exiting: the transport's threads are daemons and its producer
+    waits on the event loop, not in a worker thread."""
+    script = tmp_path / "abandon.py"
+    script.write_text(
+        "import io\n"
+        "from emulator import Emulator\n"
+        "emu = Emulator()\n"
+        "c = emu.openai_client()\n"
+        "f = c.files.create(file=('big.jsonl', io.BytesIO(b'{\"a\":1}\\n' * 1_500_000)), purpose='batch')\n"
+        "r = c.files.with_streaming_response.content(f.id).__enter__()\n"
+        "print(r.http_response.status_code)\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "200", proc.stderr[-2000:]
