@@ -91,6 +91,20 @@ def status_of(profile: Profile, role: str) -> str:
     return status
 
 
+def expect_final_role(run: Run, profile: Profile, role: str, check: str, problem: str, key: str) -> None:
+    """The run ended in the native status playing `role`; else a violation naming `key`."""
+    expected = status_of(profile, role)
+    if run.final.get("status") != expected:
+        raise inv.violation(
+            check,
+            problem,
+            received={"status": run.final.get("status"), "errors": run.final.get("errors")},
+            expected=expected,
+            profile=profile,
+            key=key,
+        )
+
+
 def upload_ok(api: ApiClient, profile: Profile, content: bytes, filename: str | None = None) -> dict[str, Any]:
     """Upload a batch input file; it MUST be accepted as a schema-valid file object with the
     profile's batch purpose. Returns the file object."""

@@ -47,16 +47,14 @@ def _check_cancelled(run: sup.Run, profile: Profile, target: Target, done_ids: s
     """The cancelled batch: every invariant, the lines finished before the cancel kept in the
     output file, the others in the error file with the profile's cancelled code."""
     sup.check_run(run, profile, target)
-    cancelled = sup.status_of(profile, "cancelled")
-    if run.final.get("status") != cancelled:
-        raise inv.violation(
-            "cancel-final",
-            "a cancelled batch did not end cancelled",
-            received=run.final.get("status"),
-            expected=cancelled,
-            profile=profile,
-            key="lifecycle.transitions.cancelling",
-        )
+    sup.expect_final_role(
+        run,
+        profile,
+        "cancelled",
+        "cancel-final",
+        "a cancelled batch did not end cancelled",
+        "lifecycle.transitions.cancelling",
+    )
     kept = {line.get("custom_id") for line in run.output_lines}
     if not done_ids <= kept:
         raise inv.violation(
@@ -84,16 +82,14 @@ def test_cancel_right_after_create(finished: Callable[[str], Finished], bc_profi
         _check_cancel_response(body, bc_profile, "cancel right after create")
     run = sup.view(done)
     sup.check_run(run, bc_profile, bc_target)
-    cancelled = sup.status_of(bc_profile, "cancelled")
-    if run.final.get("status") != cancelled:
-        raise inv.violation(
-            "cancel-final",
-            "a batch cancelled right after create did not end cancelled",
-            received=run.final.get("status"),
-            expected=cancelled,
-            profile=bc_profile,
-            key="lifecycle.cancellable",
-        )
+    sup.expect_final_role(
+        run,
+        bc_profile,
+        "cancelled",
+        "cancel-final",
+        "a batch cancelled right after create did not end cancelled",
+        "lifecycle.cancellable",
+    )
 
 
 def _cancel_in(

@@ -62,16 +62,14 @@ def test_window_passing_expires_the_batch(expired: Expired, bc_profile: Profile,
     """A batch still running when its completion window passes MUST enter the profile's
     expiry status (with its timestamp set) and keep every batch invariant."""
     run, _ = expired.get()
-    status = sup.status_of(bc_profile, bc_profile.expiry.enters)
-    if run.final.get("status") != status:
-        raise inv.violation(
-            "expiry-status",
-            "the completion window passed but the batch did not expire",
-            received=run.final.get("status"),
-            expected=status,
-            profile=bc_profile,
-            key="expiry.enters",
-        )
+    sup.expect_final_role(
+        run,
+        bc_profile,
+        bc_profile.expiry.enters,
+        "expiry-status",
+        "the completion window passed but the batch did not expire",
+        "expiry.enters",
+    )
     sup.check_run(run, bc_profile, bc_target)
 
 

@@ -41,16 +41,9 @@ def test_any_valid_file_is_processed_exactly_once(
     def check(batch: strategies.GeneratedBatch) -> None:
         bc_budget.charge(batch.requests, "a generated valid batch")
         run = _submit(api, waiter, bc_profile, batch)
-        completed = sup.status_of(bc_profile, "completed")
-        if run.final.get("status") != completed:
-            raise inv.violation(
-                "valid-file",
-                "a valid input file did not complete",
-                received={"status": run.final.get("status"), "errors": run.final.get("errors")},
-                expected=completed,
-                profile=bc_profile,
-                key="line_rules",
-            )
+        sup.expect_final_role(
+            run, bc_profile, "completed", "valid-file", "a valid input file did not complete", "line_rules"
+        )
         sup.check_run(run, bc_profile, bc_target)
 
     check()
