@@ -10,11 +10,12 @@ from ._emulator import Emulator, version
 from ._faults import FAULT_BODY_KEY, Fault, FaultSet
 from ._mutations import CATALOGUE as MUTATIONS
 from ._timing import TimingModel
-from ._transport import SyncASGITransport
+from ._transport import AsyncASGITransport, SyncASGITransport
 
 __all__ = [
     "FAULT_BODY_KEY",
     "MUTATIONS",
+    "AsyncASGITransport",
     "Clock",
     "Emulator",
     "Fault",

@@ -21,7 +21,7 @@ from ._faults import FaultSet
 from ._mutations import Mutations
 from ._storage import ObjectStore
 from ._timing import TimingModel
-from ._transport import SyncASGITransport
+from ._transport import AsyncASGITransport, SyncASGITransport
 from .http import create_app
 from .http._openai import batch_json
 
@@ -136,7 +136,7 @@ class Emulator(AbstractContextManager["Emulator"]):
     ) -> httpx.AsyncClient:
         """An async `httpx.AsyncClient` wired to the app."""
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
+            transport=AsyncASGITransport(self.app),
             base_url=base_url or ROOT_URL,
             headers=self._headers(api_key),
             **kwargs,
@@ -165,7 +165,7 @@ class Emulator(AbstractContextManager["Emulator"]):
         return openai.AsyncOpenAI(
             api_key=api_key or self.api_key,
             base_url=self.base_url,
-            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app)),  # type: ignore[arg-type]
+            http_client=httpx.AsyncClient(transport=AsyncASGITransport(self.app)),  # type: ignore[arg-type]
             **kwargs,
         )
 

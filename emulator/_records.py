@@ -62,7 +62,8 @@ class Usage:
 
 
 def _spool() -> SpooledTemporaryFile[bytes]:
-    return SpooledTemporaryFile(max_size=8 << 20)
+    # Small: a SpooledTemporaryFile that rolls over copies its whole buffer once more.
+    return SpooledTemporaryFile(max_size=1 << 20)
 
 
 @dataclass

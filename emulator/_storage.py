@@ -8,6 +8,7 @@ cost a millisecond or more per line on moto.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import uuid
@@ -19,11 +20,17 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-__all__ = ["PART_BYTES", "ObjectStore"]
+__all__ = ["PART_BYTES", "REMOTE_PART_BYTES", "ObjectStore"]
 
 _CHUNK = 1 << 20
-#: Size of the parts an emulator-internal object is split into.
-PART_BYTES = 4 << 20
+#: Size of the parts an emulator-internal object is split into on in-process moto, where
+#: every put and get of a part holds a few copies of it in this process's memory.
+PART_BYTES = 1 << 20
+#: The same against an S3 endpoint (a moto server, MinIO, AWS): there a part costs this
+#: process one copy, and each request a network round trip.
+REMOTE_PART_BYTES = 4 << 20
+#: The largest object moto (in-process) keeps in memory rather than in a temporary file.
+_MOTO_MEMORY_MAX = 256 << 10
 _SINGLE_PUT_MAX = 5 << 30
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _moto_lock = threading.Lock()
@@ -49,9 +56,10 @@ class ObjectStore:
         self.endpoint_url = endpoint_url
         kwargs: dict[str, Any] = {}
         if endpoint_url is None:
-            # moto keeps objects below this size in memory and spools larger ones to disk;
-            # 1 MiB keeps a batch's files (and their parts) out of the process's memory.
-            os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1 << 20))
+            # moto keeps an object in memory up to this size and spools a larger one to disk.
+            # Below PART_BYTES, so that every full part of a batch's file goes to disk (a
+            # part of exactly the buffer size would stay in memory).
+            os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(_MOTO_MEMORY_MAX))
             from moto import mock_aws
 
             with _moto_lock:
@@ -66,9 +74,12 @@ class ObjectStore:
                 kwargs["aws_secret_access_key"] = "testing"
         # The flexible-checksum path makes large puts several times slower on moto and buys
         # nothing here: ask for checksums only where S3 requires them.
+        # Nor a SHA-256 of every body for the signature (with no checksum header botocore
+        # signs the payload): S3 accepts UNSIGNED-PAYLOAD, and moto checks no signature.
         config = Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            s3={"payload_signing_enabled": False},
             retries={"max_attempts": 3, "mode": "standard"},
         )
         self._s3 = boto3.client("s3", region_name=region, config=config, **kwargs)
@@ -83,6 +94,15 @@ class ObjectStore:
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Store `data` under `key`."""
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        self._release_request_copies(len(data))
+
+    def _release_request_copies(self, size: int) -> None:
+        # In-process, moto parses each PUT into a werkzeug Request that sits in a reference
+        # cycle with a BytesIO copy of the body: without a collection it outlives the call,
+        # and the RSS grows by one body per put until the cyclic GC happens to run. The
+        # young generations hold it; collecting them costs well under a millisecond.
+        if self._mock is not None and size >= _CHUNK:
+            gc.collect(1)
 
     def put_file(
         self,
@@ -95,16 +115,18 @@ class ObjectStore:
     ) -> tuple[int, ...]:
         """Store the rest of `fileobj` under `key`; returns the part sizes, `()` for one object.
 
-        With `split`, a file larger than `PART_BYTES` is stored as parts `{key}.parts/NNNNN`
-        of at most `PART_BYTES` each: storing one large object holds several copies of it in
+        With `split`, a file larger than the part size (`PART_BYTES` in-process,
+        `REMOTE_PART_BYTES` against an endpoint) is stored as parts `{key}.parts/NNNNN` of at
+        most that size each: storing one large object holds several copies of it in
         memory on moto (and a multipart upload more), a part holds a few megabytes. Only
         emulator-internal objects are split; an object whose key a provider documents is
         always stored whole.
         """
-        if split and size is not None and size > PART_BYTES:
+        part_bytes = PART_BYTES if self._mock is not None else REMOTE_PART_BYTES
+        if split and size is not None and size > part_bytes:
             parts: list[int] = []
             while True:
-                data = fileobj.read(PART_BYTES)
+                data = fileobj.read(part_bytes)
                 if not data:
                     break
                 self.put_bytes(_part_key(key, len(parts)), data, content_type)
@@ -115,6 +137,7 @@ class ObjectStore:
             return ()
         # One PUT: a multipart upload costs a transfer manager with threads per call.
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=fileobj, ContentType=content_type)
+        self._release_request_copies(size or 0)
         return ()
 
     def iter_chunks(

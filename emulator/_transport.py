@@ -1,11 +1,15 @@
-"""A sync httpx transport into an ASGI app, with no socket.
+"""httpx transports into an ASGI app, sync and async, with no socket.
 
-httpx's own `ASGITransport` is async-only (and buffers whole response bodies); the sync
-`openai.OpenAI` client needs a sync transport. This one runs the app on an event loop in a
-daemon helper thread and streams both ways: the request body is fed to the app chunk by
-chunk, and the response body reaches the caller through a small bounded queue, so
-downloading a large result file never holds it whole. About a millisecond a call. The
-thread is a daemon so that an emulator nobody closed never keeps the interpreter alive.
+httpx's own `ASGITransport` is async-only and buffers whole request and response bodies: a
+200 MB upload or result file would sit in memory whole, more than once. Both transports
+here stream both ways: the request body is fed to the app chunk by chunk, and the response
+body reaches the caller through a small bounded queue, so the app never runs more than a
+few chunks ahead of the reader.
+
+`SyncASGITransport` (for `openai.OpenAI`) runs the app on an event loop in a daemon helper
+thread, about a millisecond a call; the thread is a daemon so that an emulator nobody
+closed never keeps the interpreter alive. `AsyncASGITransport` (for `openai.AsyncOpenAI`)
+runs the app as a task on the caller's own loop.
 """
 
 from __future__ import annotations
@@ -13,17 +17,40 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 from starlette.types import ASGIApp, Message
 
-__all__ = ["SyncASGITransport"]
+__all__ = ["AsyncASGITransport", "SyncASGITransport"]
 
 _QUEUE_CHUNKS = 4
 _END = ("end",)
+
+
+def _scope(request: httpx.Request) -> dict[str, Any]:
+    """The ASGI HTTP scope of an httpx request."""
+    url = request.url
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "headers": [(k.lower(), v) for k, v in request.headers.raw],
+        "scheme": url.scheme,
+        "path": unquote(url.path),
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "server": (url.host, url.port),
+        "client": ("127.0.0.1", 0),
+        "root_path": "",
+    }
+
+
+def _start_headers(message: Message) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
 
 
 class _ResponseStream(httpx.SyncByteStream):
@@ -120,14 +147,9 @@ class SyncASGITransport(httpx.BaseTransport):
             request_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        started = False
-
         async def send(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
-                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
-                await put(("start", message["status"], headers))
+                await put(("start", message["status"], _start_headers(message)))
             elif message["type"] == "http.response.body":
                 data = message.get("body", b"")
                 if data:
@@ -135,23 +157,8 @@ class SyncASGITransport(httpx.BaseTransport):
                 if not message.get("more_body", False):
                     response_done.set()
 
-        url = request.url
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": request.method,
-            "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "scheme": url.scheme,
-            "path": unquote(url.path),
-            "raw_path": url.raw_path.split(b"?")[0],
-            "query_string": url.query,
-            "server": (url.host, url.port),
-            "client": ("127.0.0.1", 0),
-            "root_path": "",
-        }
         try:
-            await self._app(scope, receive, send)
+            await self._app(_scope(request), receive, send)
         except Exception as exc:
             await put(("error", exc))
         finally:
@@ -166,3 +173,91 @@ class SyncASGITransport(httpx.BaseTransport):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+class _AsyncResponseStream(httpx.AsyncByteStream):
+    """The response body, chunk by chunk, as the app task sends it."""
+
+    def __init__(self, chunks: asyncio.Queue[tuple[Any, ...]], task: asyncio.Task[None]) -> None:
+        self._chunks = chunks
+        self._task = task
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._done:
+            item = await self._chunks.get()
+            if item[0] == "body":
+                yield item[1]
+            elif item[0] == "error":
+                self._done = True
+                raise item[1]
+            else:
+                self._done = True
+
+    async def aclose(self) -> None:
+        # A reader that stops early: the app must not wait forever on a full queue.
+        self._done = True
+        if not self._task.done():
+            self._task.cancel()
+            # wait(), not `await task`: the task's CancelledError stays in the task, while
+            # a cancellation of the reader itself still propagates.
+            await asyncio.wait([self._task])
+
+
+class AsyncASGITransport(httpx.AsyncBaseTransport):
+    """`httpx.AsyncClient(transport=AsyncASGITransport(app))` calls `app` in-process, streaming."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Start the app on this loop; the response body streams as it is produced."""
+        chunks: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=_QUEUE_CHUNKS)
+        task = asyncio.get_running_loop().create_task(self._run(request, chunks.put))
+        try:
+            item = await chunks.get()
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if item[0] == "error":
+            raise item[1]
+        if item[0] == "end":
+            raise RuntimeError("the application finished without sending a response")
+        return httpx.Response(item[1], headers=item[2], stream=_AsyncResponseStream(chunks, task), request=request)
+
+    async def _run(self, request: httpx.Request, put: Callable[[tuple[Any, ...]], Awaitable[None]]) -> None:
+        body = request.stream
+        assert isinstance(body, httpx.AsyncByteStream)
+        parts = body.__aiter__()
+        request_done = False
+        response_done = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal request_done
+            if request_done:
+                await response_done.wait()
+                return {"type": "http.disconnect"}
+            async for chunk in parts:
+                if chunk:
+                    return {"type": "http.request", "body": chunk, "more_body": True}
+            request_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await put(("start", message["status"], _start_headers(message)))
+            elif message["type"] == "http.response.body":
+                data = message.get("body", b"")
+                if data:
+                    # A full queue parks this task until the reader takes a chunk.
+                    await put(("body", bytes(data)))
+                if not message.get("more_body", False):
+                    response_done.set()
+
+        try:
+            await self._app(_scope(request), receive, send)
+        except Exception as exc:
+            await put(("error", exc))
+        finally:
+            response_done.set()
+        await put(_END)

@@ -6,7 +6,7 @@ Not a test. The same `openai` SDK client configuration calls `batches.retrieve` 
   auth, catch-up, serialization, the middleware);
 - against a trivial Starlette app that returns the emulator's own Batch JSON for that batch
   as canned bytes, through the same kind of transport (the emulator's `SyncASGITransport`
-  for the sync client, `httpx.ASGITransport` for the async one).
+  for the sync client, `AsyncASGITransport` for the async one).
 
 Rounds alternate between the two targets so that background load hits both alike. Printed:
 the median, p95 and mean milliseconds per call of each, and the ratio of the medians
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import openai
 
     import emulator
-    from emulator import SyncASGITransport
+    from emulator import AsyncASGITransport, SyncASGITransport
 
     emu = emulator.Emulator(seed=1)
     try:
@@ -162,16 +162,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         api_key=emu.api_key,
                         base_url=emu.base_url,
                         max_retries=0,
-                        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=bare)),
+                        http_client=httpx.AsyncClient(transport=AsyncASGITransport(bare)),
                     ),
                 }
                 raw = {
                     "emulator_httpx": emu.async_http_client(),
-                    "bare_httpx": httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=bare), base_url=ROOT, headers=headers
-                    ),
+                    "bare_httpx": httpx.AsyncClient(transport=AsyncASGITransport(bare), base_url=ROOT, headers=headers),
                     "bare_threadhop_httpx": httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=hop), base_url=ROOT, headers=headers
+                        transport=AsyncASGITransport(hop), base_url=ROOT, headers=headers
                     ),
                 }
 
