@@ -23,9 +23,12 @@ from botocore.exceptions import ClientError
 __all__ = ["PART_BYTES", "REMOTE_PART_BYTES", "ObjectStore"]
 
 _CHUNK = 1 << 20
-#: Size of the parts an emulator-internal object is split into on in-process moto, where
-#: every put and get of a part holds a few copies of it in this process's memory.
-PART_BYTES = 1 << 20
+#: Size of the parts an emulator-internal object is split into on in-process moto, where a
+#: put briefly holds about five copies of the part in this process's memory (botocore's
+#: body, werkzeug's stream, the parsed body, moto's spool) and every request costs a few
+#: milliseconds: 1 MiB parts cost about 14 % more time than 4 MiB ones on a 50,000-line
+#: batch, 4 MiB parts about 1x the input more peak memory (loadtests/bench_batch.py).
+PART_BYTES = 2 << 20
 #: The same against an S3 endpoint (a moto server, MinIO, AWS): there a part costs this
 #: process one copy, and each request a network round trip.
 REMOTE_PART_BYTES = 4 << 20
