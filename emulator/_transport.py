@@ -205,7 +205,11 @@ class _AsyncResponseStream(httpx.AsyncByteStream):
 
 
 class AsyncASGITransport(httpx.AsyncBaseTransport):
-    """`httpx.AsyncClient(transport=AsyncASGITransport(app))` calls `app` in-process, streaming."""
+    """`httpx.AsyncClient(transport=AsyncASGITransport(app))` calls `app` in-process, streaming.
+
+    asyncio only: the app runs as a task that outlives `handle_async_request` while the
+    caller reads the body, which anyio's structured task groups (and so trio) do not allow.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
