@@ -42,6 +42,29 @@ def test_split_object_reads_back_whole_and_by_any_range(store: ObjectStore) -> N
     assert store.keys("files/x") == []
 
 
+def test_split_object_on_an_s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against an S3 endpoint (a moto server on 127.0.0.1, plain HTTP, unsigned payloads) an
+    object is split at the remote part size and reads back whole and by range."""
+    from moto.server import ThreadedMotoServer
+
+    monkeypatch.setattr(_storage, "REMOTE_PART_BYTES", 64)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    remote = ObjectStore(endpoint_url=f"http://{host}:{port}")
+    try:
+        data = bytes(range(256)) * 3
+        parts = remote.put_file("files/y", io.BytesIO(data), size=len(data), split=True)
+        assert parts == (64,) * 12
+        assert b"".join(remote.iter_chunks("files/y", parts=parts)) == data
+        assert b"".join(remote.iter_chunks("files/y", 60, 200, parts)) == data[60:201]
+        remote.delete("files/y", parts)
+        assert remote.keys("files/y") == []
+    finally:
+        remote.close()
+        server.stop()
+
+
 def test_unsplit_and_small_objects_are_one_object(store: ObjectStore) -> None:
     """Without `split`, or under the part size, an object is stored whole under its key."""
     assert store.put_file("a", io.BytesIO(b"x" * 100), size=100) == ()
