@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import random
@@ -63,6 +64,22 @@ def test_split_object_on_an_s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> None
     finally:
         remote.close()
         server.stop()
+
+
+def test_in_process_put_leaves_no_body_copy_behind(store: ObjectStore) -> None:
+    """moto's parsed request (which holds a copy of the body in a reference cycle) MUST NOT
+    outlive a large in-process put: the store collects it, not the next automatic GC."""
+    from werkzeug.wrappers import Request
+
+    was_enabled = gc.isenabled()
+    gc.collect()  # earlier requests (the bucket's creation) are not this test's business
+    gc.disable()  # only the store's own collection may free it
+    try:
+        store.put_bytes("big", b"x" * (2 << 20))
+        assert [o for o in gc.get_objects() if isinstance(o, Request)] == []
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_unsplit_and_small_objects_are_one_object(store: ObjectStore) -> None:
