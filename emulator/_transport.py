@@ -53,6 +53,48 @@ def _start_headers(message: Message) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
 
 
+async def _call_app(
+    app: ASGIApp,
+    request: httpx.Request,
+    next_chunk: Callable[[], Awaitable[bytes | None]],
+    put: Callable[[tuple[Any, ...]], Awaitable[None]],
+) -> None:
+    """Run `app` on one request: the body comes from `next_chunk` (None at its end), and the
+    response goes to `put` as ("start", status, headers), ("body", bytes) and ("error", exc)
+    items. The caller puts the final `_END`."""
+    request_done = False
+    response_done = asyncio.Event()
+
+    async def receive() -> Message:
+        nonlocal request_done
+        if request_done:
+            await response_done.wait()
+            return {"type": "http.disconnect"}
+        while (chunk := await next_chunk()) is not None:
+            if chunk:
+                return {"type": "http.request", "body": chunk, "more_body": True}
+        request_done = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await put(("start", message["status"], _start_headers(message)))
+        elif message["type"] == "http.response.body":
+            data = message.get("body", b"")
+            if data:
+                # A full queue parks the app here until the reader takes a chunk.
+                await put(("body", bytes(data)))
+            if not message.get("more_body", False):
+                response_done.set()
+
+    try:
+        await app(_scope(request), receive, send)
+    except Exception as exc:
+        await put(("error", exc))
+    finally:
+        response_done.set()
+
+
 class _ResponseStream(httpx.SyncByteStream):
     """The response body, chunk by chunk, as the app sends it."""
 
@@ -133,36 +175,14 @@ class SyncASGITransport(httpx.BaseTransport):
         body = request.stream
         assert isinstance(body, httpx.SyncByteStream)
         parts = iter(body)
-        request_done = False
-        response_done = asyncio.Event()
 
-        async def receive() -> Message:
-            nonlocal request_done
-            if request_done:
-                await response_done.wait()
-                return {"type": "http.disconnect"}
-            for chunk in parts:
-                if chunk:
-                    return {"type": "http.request", "body": chunk, "more_body": True}
-            request_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await put(("start", message["status"], _start_headers(message)))
-            elif message["type"] == "http.response.body":
-                data = message.get("body", b"")
-                if data:
-                    await put(("body", bytes(data)))
-                if not message.get("more_body", False):
-                    response_done.set()
+        async def next_chunk() -> bytes | None:
+            return next(parts, None)
 
         try:
-            await self._app(_scope(request), receive, send)
-        except Exception as exc:
-            await put(("error", exc))
+            await _call_app(self._app, request, next_chunk, put)
         finally:
-            response_done.set()
+            # Even if the task dies of a BaseException: the caller waits on the queue.
             await put(_END)
 
     def close(self) -> None:
@@ -233,35 +253,11 @@ class AsyncASGITransport(httpx.AsyncBaseTransport):
         body = request.stream
         assert isinstance(body, httpx.AsyncByteStream)
         parts = body.__aiter__()
-        request_done = False
-        response_done = asyncio.Event()
 
-        async def receive() -> Message:
-            nonlocal request_done
-            if request_done:
-                await response_done.wait()
-                return {"type": "http.disconnect"}
-            async for chunk in parts:
-                if chunk:
-                    return {"type": "http.request", "body": chunk, "more_body": True}
-            request_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+        async def next_chunk() -> bytes | None:
+            return await anext(parts, None)
 
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await put(("start", message["status"], _start_headers(message)))
-            elif message["type"] == "http.response.body":
-                data = message.get("body", b"")
-                if data:
-                    # A full queue parks this task until the reader takes a chunk.
-                    await put(("body", bytes(data)))
-                if not message.get("more_body", False):
-                    response_done.set()
-
-        try:
-            await self._app(_scope(request), receive, send)
-        except Exception as exc:
-            await put(("error", exc))
-        finally:
-            response_done.set()
+        await _call_app(self._app, request, next_chunk, put)
+        # Not in a `finally`: a task cancelled by an early close must not wait on a full
+        # queue nobody reads any more.
         await put(_END)
