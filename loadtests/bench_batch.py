@@ -467,13 +467,34 @@ def one_run_served(args: argparse.Namespace, path: Path, size: int, gen_s: float
         peak = server.peak_rss()
     finally:
         server.close()
+    # A server has no separate post-import point: both growths count from the RSS it has
+    # once it answers (moto started, bucket made, one request served).
+    flow = (phases, b, audit, states)
+    figures = _record(args, size, gen_s, flow, cpu, baseline=ready, ready=ready, peak=peak, peak_before=ready)
+    return {"target": "serve", **figures}
+
+
+def _record(
+    args: argparse.Namespace,
+    size: int,
+    gen_s: float,
+    flow: tuple[dict[str, float], Any, Audit, list[str]],
+    cpu: float,
+    *,
+    baseline: int,
+    ready: int,
+    peak: int,
+    peak_before: int,
+    s3_peak: int | None = None,
+) -> dict[str, Any]:
+    """One run's figures and audit problems, as `_child` reads them back."""
+    phases, b, audit, states = flow
     problems = _check_batch(b, args.lines, audit)
     if states[-1] != "completed" or len(states) < 2:
         problems.append(f"status path {states}")
     return {
         "client": "async" if args.use_async else "sync",
-        "s3": "inproc (in the server)",
-        "target": "serve",
+        "s3": "inproc (in the server)" if args.serve else args.s3,
         "line_iteration": "sdk-iter-lines" if args.sdk_iter_lines else "bytes",
         "lines": args.lines,
         "input_bytes": size,
@@ -485,16 +506,14 @@ def one_run_served(args: argparse.Namespace, path: Path, size: int, gen_s: float
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "statuses": states,
         "request_counts": {"completed": b.request_counts.completed, "failed": b.request_counts.failed},
-        # A server has no separate post-import point: both growths count from the RSS it
-        # has once it answers (moto started, bucket made, one request served).
-        "rss_baseline_mb": round(ready / 1e6, 1),
+        "rss_baseline_mb": round(baseline / 1e6, 1),
         "rss_emulator_ready_mb": round(ready / 1e6, 1),
         "peak_rss_mb": round(peak / 1e6, 1),
-        "peak_before_run_mb": round(ready / 1e6, 1),
-        "rss_growth_mb": round((peak - ready) / 1e6, 1),
-        "rss_growth_ratio": round((peak - ready) / size, 2),
+        "peak_before_run_mb": round(peak_before / 1e6, 1),
+        "rss_growth_mb": round((peak - baseline) / 1e6, 1),
+        "rss_growth_ratio": round((peak - baseline) / size, 2),
         "rss_growth_ratio_from_ready": round((peak - ready) / size, 2),
-        "s3_server_peak_rss_mb": None,
+        "s3_server_peak_rss_mb": round(s3_peak / 1e6, 1) if s3_peak else None,
         "problems": problems,
     }
 
@@ -543,34 +562,19 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
             moto_server.stop()
         path.unlink(missing_ok=True)
         workdir.rmdir()
-    problems = _check_batch(b, args.lines, audit)
-    if states[-1] != "completed" or len(states) < 2:
-        problems.append(f"status path {states}")
-    growth = peak - baseline
-    return {
-        "client": "async" if args.use_async else "sync",
-        "s3": args.s3,
-        "line_iteration": "sdk-iter-lines" if args.sdk_iter_lines else "bytes",
-        "lines": args.lines,
-        "input_bytes": size,
-        "generate_s": round(gen_s, 3),
-        "phases_s": {k: round(v, 4) for k, v in phases.items()},
-        "lines_per_s": round(args.lines / phases["total"]),
-        "cpu_s": round(cpu, 3),
-        "lines_per_cpu_s": round(args.lines / cpu),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-        "statuses": states,
-        "request_counts": {"completed": b.request_counts.completed, "failed": b.request_counts.failed},
-        "rss_baseline_mb": round(baseline / 1e6, 1),
-        "rss_emulator_ready_mb": round(rss_ready / 1e6, 1),
-        "peak_rss_mb": round(peak / 1e6, 1),
-        "peak_before_run_mb": round(peak_before / 1e6, 1),
-        "rss_growth_mb": round(growth / 1e6, 1),
-        "rss_growth_ratio": round(growth / size, 2),
-        "rss_growth_ratio_from_ready": round((peak - rss_ready) / size, 2),
-        "s3_server_peak_rss_mb": round(s3_peak / 1e6, 1) if s3_peak else None,
-        "problems": problems,
-    }
+    flow = (phases, b, audit, states)
+    return _record(
+        args,
+        size,
+        gen_s,
+        flow,
+        cpu,
+        baseline=baseline,
+        ready=rss_ready,
+        peak=peak,
+        peak_before=peak_before,
+        s3_peak=s3_peak,
+    )
 
 
 def _child(args: argparse.Namespace) -> dict[str, Any]:
