@@ -365,7 +365,9 @@ class WebhookDispatcher:
             elif outcome.final or entry.run_attempts >= self._max_attempts:
                 entry.end_run("gave_up", now)
             else:
-                entry.next_attempt_at = now + self._backoff_after(entry.run_attempts)
+                # From the attempt's start, as the owner saw it: an owner that advances the clock
+                # while the attempt is in flight must not push the retry further away.
+                entry.next_attempt_at = at + self._backoff_after(entry.run_attempts)
             attempt, gave_up = entry.attempts, entry.state == "gave_up"
         # Event id, URL and outcome only: never the request's headers.
         if outcome.delivered:
