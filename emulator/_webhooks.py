@@ -231,7 +231,8 @@ class WebhookDispatcher:
             type=event_type,
             batch_id=batch_id,
             url=url,
-            body=orjson.dumps(payload),
+            # orjson serializes dicts, not every Mapping.
+            body=orjson.dumps(payload if isinstance(payload, dict) else dict(payload)),
             headers=MappingProxyType(_event_headers(headers)),
             created_at=self._clock.now(),
         )

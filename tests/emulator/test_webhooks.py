@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from types import MappingProxyType
 
 import orjson
 import pytest
@@ -221,6 +222,8 @@ def test_event_ids(clock: VirtualClock) -> None:
     assert d.enqueue(url, "t", {"id": "evt_y"}, "b", event_id="evt_y").id == "evt_y"
     made = d.enqueue(url, "t", {"data": 1}, "b").id
     assert re.fullmatch(r"evt_[0-9a-f]{24}", made)
+    frozen = d.enqueue(url, "t", MappingProxyType({"id": "evt_z", "n": 1}), "b")
+    assert frozen.body == b'{"id":"evt_z","n":1}'
     with pytest.raises(ValueError, match="differs"):
         d.enqueue(url, "t", {"id": "evt_a"}, "b", event_id="evt_b")
     with pytest.raises(ValueError, match="already queued"):
