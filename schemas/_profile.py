@@ -60,6 +60,9 @@ ROLES: tuple[str, ...] = (
 _TERMINAL_ROLES = frozenset({"completed", "failed", "expired", "cancelled"})
 _ENFORCEMENT_STAGES = frozenset({"upload", "create", "validation"})
 _DIALECTS = frozenset({"openai", "scaigrid"})
+# Dialects whose error envelope carries a `type` (OpenAI's {message, type, param, code});
+# ScaiGrid's envelope is {code, message, param}, so its catalogue must not state one.
+_DIALECTS_WITH_ERROR_TYPE = frozenset({"openai"})
 _OUTPUT_LOCATIONS = frozenset({"files_api", "object_storage", "results_url"})
 _INPUT_REFERENCES = frozenset({"files_api", "object_url", "url_or_base64"})
 _HTTP_METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH"})
@@ -90,10 +93,10 @@ class UnknownProfileError(KeyError):
 
 @dataclass(frozen=True)
 class RenderedError:
-    """An error ready for a dialect's envelope."""
+    """An error ready for a dialect's envelope (`type` is None where the envelope has none)."""
 
     status: int
-    type: str
+    type: str | None
     code: str | None
     param: str | None
     message: str
@@ -101,11 +104,14 @@ class RenderedError:
 
 @dataclass(frozen=True)
 class ErrorSpec:
-    """One HTTP error of the dialect's catalogue; `param` and `message` are templates."""
+    """One HTTP error of the dialect's catalogue; `code`, `param` and `message` are templates.
+
+    `type` is None for dialects whose envelope has no error type (ScaiGrid).
+    """
 
     name: str
     status: int
-    type: str
+    type: str | None
     code: str | None
     param: str | None
     message: str
@@ -557,7 +563,8 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     return life
 
 
-def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
+def _parse_errors(t: FactTable, *, typed: bool) -> dict[str, ErrorSpec]:
+    """The catalogue; `typed`: the dialect's envelope has an error `type`, so each entry needs one."""
     errors: dict[str, ErrorSpec] = {}
     for name in t.names():
         e = t.table(name)
@@ -570,7 +577,13 @@ def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
         code = e.get("code", str, "")
         for key, tmpl in (("message", message), ("param", param), ("code", code)):
             _check_template(e, key, tmpl)
-        errors[name] = ErrorSpec(name, status, e.get("type", str), _str_or_none(code), _str_or_none(param), message)
+        if typed:
+            kind: str | None = e.get("type", str)
+        elif e.has("type"):
+            raise e.error("type", "this dialect's error envelope has no `type`; remove it")
+        else:
+            kind = None
+        errors[name] = ErrorSpec(name, status, kind, _str_or_none(code), _str_or_none(param), message)
         e.done()
     t.done()
     return errors
@@ -805,7 +818,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     if capabilities.get("files_api") != files.api:
         raise ProfileError(path, "capabilities.files_api", "must equal files.api")
 
-    errors = _parse_errors(need("errors"))
+    errors = _parse_errors(need("errors"), typed=dialect in _DIALECTS_WITH_ERROR_TYPE)
     validation = _parse_validation(need("validation"))
 
     deviations: list[Deviation] = []

@@ -353,6 +353,13 @@ BROKEN = [
         "'48h' is not a key of [windows]",
     ),
     (
+        "openai-error-without-type",
+        'type = "rate_limit_error"\n',
+        "",
+        "errors.rate_limited.type",
+        "is required but missing",
+    ),
+    (
         "unknown-dialect",
         'dialect = "openai"',
         'dialect = "openia"',
@@ -475,3 +482,101 @@ def test_scaigrid_native_dialect() -> None:
     assert profile.limits.inline_base64_max_bytes > 0 and profile.limits.max_concurrent_batches == 10
     assert profile.has("webhooks") and not profile.has("files_api")
     assert profile.errors["quota_exceeded"].code == "QUOTA_EXCEEDED"
+
+
+# Every ScaiGrid error: (name, HTTP status, code, param with its template fields filled).
+SCAIGRID_ERRORS = [
+    ("unauthorized", 401, "UNAUTHORIZED", None),
+    ("missing_auth", 401, "UNAUTHORIZED", None),
+    ("missing_parameter", 400, "INVALID_REQUEST", "<param>"),
+    ("invalid_completion_window", 400, "INVALID_REQUEST", "endpoint_completion_window"),
+    ("invalid_value", 400, "INVALID_REQUEST", "<param>"),
+    ("invalid_json_body", 400, "INVALID_REQUEST", None),
+    ("file_too_large", 429, "QUOTA_EXCEEDED", None),
+    ("batch_not_found", 404, "NOT_FOUND", "batch_id"),
+    ("cancel_terminal", 409, "CONFLICT", None),
+    ("not_found_route", 404, "NOT_FOUND", None),
+    ("method_not_allowed", 405, "METHOD_NOT_ALLOWED", None),
+    ("rate_limited", 429, "RATE_LIMITED", None),
+    ("server_error", 500, "INTERNAL_ERROR", None),
+    ("quota_exceeded", 429, "QUOTA_EXCEEDED", None),
+    ("invalid_input_url", 400, "INVALID_REQUEST", "input_file_url"),
+    ("invalid_base64", 400, "INVALID_REQUEST", "input_file_base64"),
+    ("invalid_webhook_url", 400, "INVALID_REQUEST", "webhook_url"),
+    ("results_not_ready", 404, "NOT_FOUND", "batch_id"),
+    ("inline_too_large", 429, "QUOTA_EXCEEDED", "input_file_base64"),
+    ("conflicting_input", 400, "INVALID_REQUEST", None),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "code", "param"), SCAIGRID_ERRORS, ids=[e[0] for e in SCAIGRID_ERRORS])
+def test_scaigrid_error_catalogue(name: str, status: int, code: str, param: str | None) -> None:
+    spec = load_profile("scaigrid").errors[name]
+    rendered = spec.render(**_template_fields(spec.message, spec.param, spec.code))
+    assert (rendered.status, rendered.code, rendered.param) == (status, code, param)
+    # ScaiGrid's envelope is {code, message, param}: no error type.
+    assert spec.type is None and rendered.type is None
+
+
+def test_scaigrid_error_templates_name_their_fields() -> None:
+    errors = load_profile("scaigrid").errors
+    expected = {
+        "invalid_input_url": {"value", "reason"},
+        "invalid_webhook_url": {"value", "reason"},
+        "results_not_ready": {"id", "status"},
+        "inline_too_large": {"size", "max"},
+    }
+    for name, fields in expected.items():
+        assert set(_template_fields(errors[name].message)) == fields, name
+    message = errors["quota_exceeded"].render(limit="concurrent batches", max=10).message
+    assert message == "Quota exceeded: concurrent batches is limited to 10."
+
+
+def test_scaigrid_validation_codes_are_upper_case() -> None:
+    profile = load_profile("scaigrid")
+    codes = {name: entry.code for name, entry in profile.validation.items()}
+    assert all(code == code.upper() for code in codes.values())
+    assert codes["invalid_json_line"] == "INVALID_JSON_LINE"
+    assert codes["missing_field"] == "MISSING_REQUIRED_PARAMETER"
+    assert codes["duplicate_custom_id"] == "DUPLICATE_CUSTOM_ID"
+    assert codes["invalid_url"] == "INVALID_URL"
+    assert codes["input_file_not_found"] == "INPUT_FILE_NOT_FOUND"
+    assert codes["too_many_requests"] == "QUOTA_EXCEEDED"
+    assert profile.validation["input_file_not_found"].param == "input_file_url"
+    verified = {name for name in profile.validation if profile.fact(f"validation.{name}.code").verified}
+    assert verified == {"too_many_requests"}
+
+
+def test_openai_errors_keep_their_type() -> None:
+    for spec in load_profile("openai").errors.values():
+        assert spec.type and spec.render().type == spec.type
+
+
+SCAIGRID_TEXT = (PROFILES_DIR / "scaigrid.toml").read_text(encoding="utf-8")
+
+# (test id, text in scaigrid.toml, replacement, key named by the error, fragment of the problem)
+SCAIGRID_BROKEN = [
+    (
+        "error-with-a-type",
+        'code = "RATE_LIMITED"\n',
+        'code = "RATE_LIMITED"\ntype = "rate_limit_error"\n',
+        "errors.rate_limited.type",
+        "has no `type`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fragment"), [b[1:] for b in SCAIGRID_BROKEN], ids=[b[0] for b in SCAIGRID_BROKEN]
+)
+def test_broken_scaigrid_profile_is_refused_naming_file_and_key(
+    tmp_path: Path, old: str, new: str, key: str, fragment: str
+) -> None:
+    assert SCAIGRID_TEXT.count(old) == 1, f"the edit must hit exactly one place in scaigrid.toml: {old!r}"
+    path = tmp_path / "scaigrid.toml"
+    path.write_text(SCAIGRID_TEXT.replace(old, new), encoding="utf-8")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    error = info.value
+    assert (error.file, error.key) == (str(path), key)
+    assert fragment in error.problem
