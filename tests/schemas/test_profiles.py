@@ -353,6 +353,48 @@ BROKEN = [
         "'48h' is not a key of [windows]",
     ),
     (
+        "webhooks-table-without-capability",
+        "webhooks = true",
+        "webhooks = false",
+        "capabilities.webhooks",
+        "contradicts the [webhooks] table",
+    ),
+    (
+        "webhook-event-for-a-non-terminal-role",
+        'expired = "batch.expired"',
+        'in_progress = "batch.in_progress"',
+        "webhooks.events.in_progress",
+        "'in_progress' is not a terminal role",
+    ),
+    (
+        "webhook-max-attempts-zero",
+        "max_attempts = { value = 5,",
+        "max_attempts = { value = 0,",
+        "webhooks.max_attempts",
+        "must be >= 1",
+    ),
+    (
+        "webhook-backoff-shorter-than-the-retries",
+        "backoff_seconds = { value = [1, 2, 4, 8],",
+        "backoff_seconds = { value = [1, 2],",
+        "webhooks.backoff_seconds",
+        "gives 2 delays; max_attempts = 5 needs 4",
+    ),
+    (
+        "webhook-backoff-not-a-number",
+        "backoff_seconds = { value = [1, 2, 4, 8],",
+        'backoff_seconds = { value = [1, "2", 4, 8],',
+        "webhooks.backoff_seconds",
+        "item 1 must be a number of seconds",
+    ),
+    (
+        "webhook-header-not-a-token",
+        'delivery_header = { value = "webhook-id",',
+        'delivery_header = { value = "webhook id",',
+        "webhooks.delivery_header",
+        "not a valid HTTP header name",
+    ),
+    (
         "openai-error-without-type",
         'type = "rate_limit_error"\n',
         "",
@@ -484,6 +526,53 @@ def test_scaigrid_native_dialect() -> None:
     assert profile.errors["quota_exceeded"].code == "QUOTA_EXCEEDED"
 
 
+def test_scaigrid_routes_compat_and_timestamps() -> None:
+    profile = load_profile("scaigrid")
+    assert profile.http.route("batch_results") == ("GET", "/v1/inference/batch/{batch_id}/results")
+    assert not profile.fact("http.operations.batch_results").verified
+    assert profile.fact("http.operations.create_batch").verified
+    assert dict(profile.lifecycle.timestamps) == {"pending": "created_at"}
+    assert profile.endpoints == ("/v1/inference/chat", "/v1/inference/embed")
+    assert profile.limits.max_upload_bytes == 0
+    compat = profile.compat
+    assert compat is not None
+    assert (compat.openai_base_path, compat.openai_profile) == ("/oai/v1", "openai")
+    assert compat.reference("file-abc") == "scaigrid://file/file-abc"
+    assert load_profile(compat.openai_profile).dialect == "openai"
+    assert "What's next" in profile.fact("compat.openai_base_path").source
+    assert profile.fact("compat.file_reference").verified
+    assert not profile.fact("compat.openai_profile").verified
+    assert all(load_profile(name).compat is None for name in NAMES if name != "scaigrid")
+
+
+def test_scaigrid_webhooks() -> None:
+    profile = load_profile("scaigrid")
+    hooks = profile.webhooks
+    assert hooks is not None
+    assert hooks.subscribe_field == "webhook_url"
+    assert dict(hooks.events) == {
+        "completed": "batch.completed",
+        "failed": "batch.failed",
+        "cancelled": "batch.cancelled",
+    }
+    assert hooks.event_type("expired") is None
+    assert (hooks.event_header, hooks.delivery_header) == ("X-ScaiGrid-Event", "X-ScaiGrid-Delivery")
+    assert hooks.max_attempts == 5 and hooks.backoff_seconds == (1.0, 2.0, 4.0, 8.0)
+    for key in ("subscribe_field", "events.completed", "max_attempts", "backoff_seconds"):
+        prov = profile.fact(f"webhooks.{key}")
+        assert not prov.verified and "samples were not captured" in prov.source
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_webhook_capability_comes_with_its_rules(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.has("webhooks") == (profile.webhooks is not None)
+    if profile.webhooks is not None:
+        for role in profile.webhooks.events:
+            assert profile.lifecycle.status(role) in profile.lifecycle.terminal
+        assert len(profile.webhooks.backoff_seconds) >= profile.webhooks.max_attempts - 1
+
+
 # Every ScaiGrid error: (name, HTTP status, code, param with its template fields filled).
 SCAIGRID_ERRORS = [
     ("unauthorized", 401, "UNAUTHORIZED", None),
@@ -553,9 +642,59 @@ def test_openai_errors_keep_their_type() -> None:
 
 
 SCAIGRID_TEXT = (PROFILES_DIR / "scaigrid.toml").read_text(encoding="utf-8")
+_SCAIGRID_WEBHOOKS = SCAIGRID_TEXT[SCAIGRID_TEXT.index("[webhooks]\n") : SCAIGRID_TEXT.index("# HTTP errors")]
 
 # (test id, text in scaigrid.toml, replacement, key named by the error, fragment of the problem)
 SCAIGRID_BROKEN = [
+    (
+        "webhooks-capability-without-table",
+        _SCAIGRID_WEBHOOKS,
+        "",
+        "webhooks",
+        "capabilities.webhooks = true needs a [webhooks] table",
+    ),
+    (
+        "webhook-event-for-a-role-without-status",
+        'cancelled = "batch.cancelled"\n',
+        'cancelled = "batch.cancelled"\nexpired = "batch.expired"\n',
+        "webhooks.events.expired",
+        "role 'expired' has no status in lifecycle.roles",
+    ),
+    (
+        "webhook-event-type-twice",
+        'failed = "batch.failed"',
+        'failed = "batch.completed"',
+        "webhooks.events.failed",
+        "already given to another role",
+    ),
+    (
+        "compat-profile-unknown",
+        'openai_profile = { value = "openai",',
+        'openai_profile = { value = "open-ai",',
+        "compat.openai_profile",
+        "names no bundled profile 'open-ai'",
+    ),
+    (
+        "compat-profile-itself",
+        'openai_profile = { value = "openai",',
+        'openai_profile = { value = "scaigrid",',
+        "compat.openai_profile",
+        "must name another profile",
+    ),
+    (
+        "compat-base-path-trailing-slash",
+        'openai_base_path = "/oai/v1"',
+        'openai_base_path = "/oai/v1/"',
+        "compat.openai_base_path",
+        "must start with '/' and not end with one",
+    ),
+    (
+        "compat-file-reference-without-file-id",
+        'file_reference = { value = "scaigrid://file/{file_id}",',
+        'file_reference = { value = "scaigrid://file/{id}",',
+        "compat.file_reference",
+        "template over {file_id} alone",
+    ),
     (
         "error-with-a-type",
         'code = "RATE_LIMITED"\n',
