@@ -719,3 +719,12 @@ def test_broken_scaigrid_profile_is_refused_naming_file_and_key(
     error = info.value
     assert (error.file, error.key) == (str(path), key)
     assert fragment in error.problem
+
+
+def test_scaigrid_list_pages_like_openai_and_says_it_is_inferred() -> None:
+    profile = load_profile("scaigrid")
+    assert profile.has("pagination") and not profile.fact("capabilities.pagination").verified
+    batches = profile.batches
+    assert (batches.list_default_limit, batches.list_max_limit, batches.list_order) == (20, 100, "desc")
+    assert profile.fact("http.operations.list_batches").verified
+    assert "limit, after" in profile.fact("http.operations.list_batches").source
