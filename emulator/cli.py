@@ -170,7 +170,7 @@ def mutants(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"batchconf mutants: {exc}", file=sys.stderr)
         return 2
-    table = format_table(baseline, results)
+    table = format_table(baseline, results, args.profile)
     print(table)
     if args.md:
         with open(args.md, "w", encoding="utf-8") as fh:
