@@ -170,6 +170,11 @@ class WebhookDispatcher:
 
     # -- URLs ---------------------------------------------------------------------------------
 
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The hosts deliveries may go to, sorted ("*" allows any)."""
+        return sorted(self._allowed)
+
     def check_url(self, url: str) -> None:
         """Raise ValueError (naming the URL and the reason) unless `url` may receive webhooks.
 
