@@ -213,7 +213,9 @@ def test_unreadable_inputs(served: Served) -> None:
         ({"input_file_base64": 7}, 400, None, "input_file_base64"),
     ],
 )
-def test_create_refusals(served: Served, body: dict[str, Any], status: int, code: str | None, param: str | None) -> None:
+def test_create_refusals(
+    served: Served, body: dict[str, Any], status: int, code: str | None, param: str | None
+) -> None:
     """Bad create bodies get a 400 in ScaiGrid's envelope naming the field."""
     with served.api() as api:
         response = api.post("/v1/inference/batch", json=body)
