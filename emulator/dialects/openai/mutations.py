@@ -13,19 +13,12 @@ from ..._clock import Clock
 from ..._mutations import Mutation
 from ...model import seams
 from ...model.records import BatchRecord
+from .._handlers import status_goes_backwards
 from .serialize import WIRE_BATCH, WIRE_ERROR, WIRE_LIST
 
 __all__ = ["openai_mutations"]
 
 Wire = dict[str, Any]
-
-
-def _status_goes_backwards(out: Wire, *, batch: BatchRecord, profile: Profile, **_: Any) -> Wire:
-    if batch.terminal:
-        if batch.extra.get("reported_terminal"):
-            out["status"] = profile.lifecycle.status("in_progress") or out["status"]
-        batch.extra["reported_terminal"] = True
-    return out
 
 
 def _status_outside_enum(out: Wire, *, batch: BatchRecord, **_: Any) -> Wire:
@@ -124,12 +117,7 @@ def openai_mutations(profile: Profile) -> list[Mutation]:
     """The OpenAI wire's mutations that `profile` can show."""
     life = profile.lifecycle
     out = [
-        Mutation(
-            "status_goes_backwards",
-            "a finished batch reports in_progress again on a later poll",
-            WIRE_BATCH,
-            _status_goes_backwards,
-        ),
+        status_goes_backwards(WIRE_BATCH),
         Mutation("timestamp_changes", "in_progress_at is re-stamped on every poll", WIRE_BATCH, _timestamp_changes),
         Mutation(
             "wrong_expires_at", "expires_at is not created_at + the completion window", WIRE_BATCH, _wrong_expires_at

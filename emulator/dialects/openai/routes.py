@@ -21,6 +21,7 @@ from ...model.batches import CreateBatch, json_kind
 from ...model.errors import ApiError
 from ...model.records import InputRef
 from .._base import Surface
+from .._handlers import batch_handlers
 from .serialize import file_json, list_json
 
 __all__ = ["openai_routes", "parse_create"]
@@ -136,23 +137,6 @@ def openai_routes(surface: Surface) -> list[Route]:
         b = await run_in_threadpool(batches.create, owner, cmd)
         return json_response(surface.batch_json(b, request))
 
-    async def retrieve_batch(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        b = await run_in_threadpool(batches.retrieve, request.path_params["batch_id"], owner)
-        return json_response(surface.batch_json(b, request))
-
-    async def list_batches(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        rules = profile.batches
-        limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
-        page, more = await run_in_threadpool(batches.list, owner, limit=limit, after=request.query_params.get("after"))
-        return json_response(list_json([surface.batch_json(b, request) for b in page], more, surface))
-
-    async def cancel_batch(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        b = await run_in_threadpool(batches.cancel, request.path_params["batch_id"], owner)
-        return json_response(surface.batch_json(b, request))
-
     return build_routes(
         surface,
         {
@@ -162,8 +146,6 @@ def openai_routes(surface: Surface) -> list[Route]:
             "delete_file": delete_file,
             "file_content": file_content,
             "create_batch": create_batch,
-            "list_batches": list_batches,
-            "retrieve_batch": retrieve_batch,
-            "cancel_batch": cancel_batch,
+            **batch_handlers(surface, list_json),
         },
     )

@@ -12,6 +12,7 @@ from schemas import Profile
 from ..._mutations import Mutation
 from ...model import seams
 from ...model.records import BatchRecord
+from .._handlers import status_goes_backwards
 from .serialize import WIRE_BATCH
 
 __all__ = ["scaigrid_mutations"]
@@ -31,14 +32,6 @@ def _no_results_url(out: Wire, *, batch: BatchRecord, **_: Any) -> Wire:
 
 def _failed_count_zero(out: Wire, **_: Any) -> Wire:
     out["failed_count"] = 0
-    return out
-
-
-def _status_goes_backwards(out: Wire, *, batch: BatchRecord, profile: Profile, **_: Any) -> Wire:
-    if batch.terminal:
-        if batch.extra.get("reported_terminal"):
-            out["status"] = profile.lifecycle.status("in_progress") or out["status"]
-        batch.extra["reported_terminal"] = True
     return out
 
 
@@ -65,12 +58,7 @@ def scaigrid_mutations(profile: Profile) -> list[Mutation]:
         Mutation(
             "failed_count_wrong", "failed_count is reported as 0 although lines failed", WIRE_BATCH, _failed_count_zero
         ),
-        Mutation(
-            "status_goes_backwards",
-            "a finished batch reports processing again on a later poll",
-            WIRE_BATCH,
-            _status_goes_backwards,
-        ),
+        status_goes_backwards(WIRE_BATCH),
         Mutation(
             "quota_not_enforced",
             "an owner's batches past the concurrent-batch limit are accepted",

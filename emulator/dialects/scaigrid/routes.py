@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ...http._common import build_routes, int_query, json_response, owner_of, read_json
+from ...http._common import build_routes, json_response, owner_of, read_json
 from ...model import seams
 from ...model.batches import CreateBatch, json_kind
 from ...model.errors import ApiError
 from ...model.records import InputRef
 from .._base import Surface
+from .._handlers import batch_handlers
 from .serialize import list_json
 
 __all__ = ["parse_create", "scaigrid_routes"]
@@ -74,23 +75,6 @@ def scaigrid_routes(surface: Surface) -> list[Route]:
         b = await run_in_threadpool(batches.create, owner, cmd)
         return json_response(surface.batch_json(b, request))
 
-    async def list_batches(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        rules = profile.batches
-        limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
-        page, more = await run_in_threadpool(batches.list, owner, limit=limit, after=request.query_params.get("after"))
-        return json_response(list_json([surface.batch_json(b, request) for b in page], more, surface))
-
-    async def retrieve_batch(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        b = await run_in_threadpool(batches.retrieve, request.path_params["batch_id"], owner)
-        return json_response(surface.batch_json(b, request))
-
-    async def cancel_batch(request: Request) -> Response:
-        owner = owner_of(surface, request)
-        b = await run_in_threadpool(batches.cancel, request.path_params["batch_id"], owner)
-        return json_response(surface.batch_json(b, request))
-
     async def batch_results(request: Request) -> Response:
         owner = owner_of(surface, request)
         batch_id = request.path_params["batch_id"]
@@ -105,9 +89,7 @@ def scaigrid_routes(surface: Surface) -> list[Route]:
         surface,
         {
             "create_batch": create_batch,
-            "list_batches": list_batches,
-            "retrieve_batch": retrieve_batch,
-            "cancel_batch": cancel_batch,
             "batch_results": batch_results,
+            **batch_handlers(surface, list_json),
         },
     )
