@@ -102,8 +102,10 @@ class InputResolver:
         host = host.lower()
         if endpoint is not None:
             ep = urlsplit(endpoint)
-            same = host == (ep.hostname or "").lower() and (port or _default_port(url)) == (
-                ep.port or _default_port(endpoint)
+            same = (
+                urlsplit(url).scheme.lower() == ep.scheme.lower()
+                and host == (ep.hostname or "").lower()
+                and (port or _default_port(url)) == (ep.port or _default_port(endpoint))
             )
             if same:
                 return _path_style(url, path)
