@@ -56,6 +56,7 @@ class Provider:
         seed: int | None = None,
         webhook_hosts: tuple[str, ...] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = "",
+        result_naming: str = "primary",
     ) -> None:
         self.profile = profile
         self.clock: Clock = clock or VirtualClock()
@@ -69,6 +70,12 @@ class Provider:
         self.access = Access(api_keys, self.mutations)
         self.lock = threading.RLock()
         self.public_url = public_url
+        self.result_naming = result_naming
+        # The managed principal that reads and writes a user's bucket (Scaleway's
+        # scw-managed-genapi-batch), with the application id a bucket policy names it by.
+        self.principals: tuple[str, ...] = ()
+        if profile.storage is not None and profile.storage.batch_principal:
+            self.principals = (profile.storage.batch_principal, "application_id:" + self.ids.make(""))
         self.webhooks: WebhookDispatcher | None = None
         # Only a dialect whose batches subscribe to their own end (a create field) gets a
         # dispatcher; OpenAI's project-level webhooks are registered outside the API.
@@ -106,6 +113,7 @@ class Provider:
             access=self.access,
             files=repo if profile.files.api else files_of,
             file_reference=file_reference,
+            principals=self.principals if profile is self.profile else (),
         )
         transitions = Transitions(profile)
         surface_ref: list[Surface] = []
@@ -130,7 +138,9 @@ class Provider:
             backend=self.backend,
             faults=self.faults,
             lines=dialect.line_writer(profile),
-            sink=sink_for(profile, repo=repo, clock=self.clock, mutations=self.mutations, **common),
+            sink=sink_for(
+                profile, repo=repo, clock=self.clock, mutations=self.mutations, naming=self.result_naming, **common
+            ),
             inputs=inputs,
             notifier=notifier,
             mutations=self.mutations,

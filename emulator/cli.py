@@ -153,9 +153,9 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     root = f"http://{args.host}:{args.port}"
     for surface in emu.provider.surfaces:
+        what = f"{surface.profile.name} profile" if surface is emu.provider.main else f"{emu.profile.name}'s compatible"
         print(
-            f"batchconf emulator ({surface.profile.name} profile, {surface.dialect.name} dialect) on "
-            f"{root}{surface.profile.http.base_path}",
+            f"batchconf emulator ({what}, {surface.dialect.name} dialect) on {root}{surface.profile.http.base_path}",
             flush=True,
         )
     store = emu.store

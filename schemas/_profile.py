@@ -324,6 +324,11 @@ class StorageRules:
     `output_key` / `error_key` are templates over `{dir}` (the input's folder, with a
     trailing slash or empty), `{filename}` (the input's name), `{stem}` (its name without
     extension) and `{batch_id}`. `alternative_keys` are other namings a document gives.
+
+    `object_urls` are the provider's own URL forms of an object (templates over `{bucket}`,
+    `{region}` and `{key}`), `presigned_urls` whether a URL with a query string (a pre-signed
+    URL) is accepted, and `batch_principal` / `principal_actions` what a bucket policy must
+    allow when the bucket has one ('' / () when the provider states no such rule).
     """
 
     input_reference: str
@@ -331,6 +336,10 @@ class StorageRules:
     error_key: str
     alternative_output_keys: tuple[str, ...]
     alternative_error_keys: tuple[str, ...]
+    object_urls: tuple[str, ...] = ()
+    presigned_urls: bool = True
+    batch_principal: str = ""
+    principal_actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -899,7 +908,14 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
             error_key=st.get("error_key", str),
             alternative_output_keys=st.strings("alternative_output_keys", ()),
             alternative_error_keys=st.strings("alternative_error_keys", ()),
+            object_urls=st.strings("object_urls", ()),
+            presigned_urls=st.get("presigned_urls", bool, True),
+            batch_principal=st.get("batch_principal", str, ""),
+            principal_actions=st.strings("principal_actions", ()),
         )
+        for template in storage.object_urls:
+            if "{bucket}" not in template or "{key}" not in template:
+                raise st.error("object_urls", f"{template!r} must name {{bucket}} and {{key}}")
         if storage.input_reference not in _INPUT_REFERENCES:
             raise st.error("input_reference", f"unknown kind (known: {sorted(_INPUT_REFERENCES)})")
         st.done()

@@ -43,18 +43,37 @@ def _resolver(endpoint_url: str | None) -> InputResolver:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("s3://bucket/dir/in.jsonl", ObjectAddress("bucket", "dir/in.jsonl")),
-        ("s3://bucket/with%20space.jsonl", ObjectAddress("bucket", "with space.jsonl")),
-        ("https://bucket.s3.amazonaws.com/in.jsonl?X-Amz-Signature=abc", ObjectAddress("bucket", "in.jsonl")),
-        ("https://bucket.s3.eu-west-1.amazonaws.com/a/b.jsonl", ObjectAddress("bucket", "a/b.jsonl")),
-        ("https://s3.amazonaws.com/bucket/in.jsonl?AWSAccessKeyId=x", ObjectAddress("bucket", "in.jsonl")),
-        ("https://s3.us-east-1.amazonaws.com/bucket/k", ObjectAddress("bucket", "k")),
-        ("scaigrid://file/file-abc", "file-abc"),
+        ("s3://bucket/dir/in.jsonl", ("bucket", "dir/in.jsonl", "s3://{bucket}/{key}")),
+        ("s3://bucket/with%20space.jsonl", ("bucket", "with space.jsonl", "s3://{bucket}/{key}")),
+        (
+            "https://bucket.s3.amazonaws.com/in.jsonl?X-Amz-Signature=abc",
+            ("bucket", "in.jsonl", "https://{bucket}.s3.amazonaws.com/{key}"),
+        ),
+        (
+            "https://bucket.s3.eu-west-1.amazonaws.com/a/b.jsonl",
+            ("bucket", "a/b.jsonl", "https://{bucket}.s3.eu-west-1.amazonaws.com/{key}"),
+        ),
+        (
+            "https://s3.amazonaws.com/bucket/in.jsonl?AWSAccessKeyId=x",
+            ("bucket", "in.jsonl", "https://s3.amazonaws.com/{bucket}/{key}"),
+        ),
+        (
+            "https://s3.us-east-1.amazonaws.com/bucket/k",
+            ("bucket", "k", "https://s3.us-east-1.amazonaws.com/{bucket}/{key}"),
+        ),
     ],
 )
-def test_in_process_addresses(url: str, expected: object) -> None:
-    """In-process (no endpoint), the forms boto3 presigns against s3.amazonaws.com name objects."""
-    assert _resolver(None).address(url) == expected
+def test_in_process_addresses(url: str, expected: tuple[str, str, str]) -> None:
+    """In-process (no endpoint), the forms boto3 presigns against s3.amazonaws.com name objects;
+    each address can write another object's URL the way this one was written."""
+    found = _resolver(None).address(url)
+    assert isinstance(found, ObjectAddress)
+    assert (found.bucket, found.key, found.form) == expected
+
+
+def test_file_reference() -> None:
+    """A file reference names a file of the compatible Files API."""
+    assert _resolver(None).address("scaigrid://file/file-abc") == "file-abc"
 
 
 @pytest.mark.parametrize(
@@ -81,7 +100,8 @@ def test_refused_in_process(url: str, reason: str) -> None:
 def test_endpoint_addresses() -> None:
     """With an S3 endpoint, its own host and port in path style name objects; AWS hosts do not."""
     resolver = _resolver("http://127.0.0.1:5000")
-    assert resolver.address("http://127.0.0.1:5000/b/k/x.jsonl?X-Amz-Date=1") == ObjectAddress("b", "k/x.jsonl")
+    found = resolver.address("http://127.0.0.1:5000/b/k/x.jsonl?X-Amz-Date=1")
+    assert found == ObjectAddress("b", "k/x.jsonl", "http://127.0.0.1:5000/{bucket}/{key}")
     for url in ("http://127.0.0.1:5001/b/k", "https://b.s3.amazonaws.com/k", "https://127.0.0.1:5000/b/k"):
         with pytest.raises(ApiError):
             resolver.check(InputRef("url", url))
