@@ -157,7 +157,12 @@ class _SafeFields(dict[str, object]):
 
 @dataclass(frozen=True)
 class HttpSurface:
-    """Base path, auth and the route of each operation."""
+    """Base path, auth and the route of each operation.
+
+    `base_path_aliases` are other base paths the same routes answer under: Azure's older
+    `/openai` form (which then needs the `alias_required_query` parameter, `api-version`), or
+    Scaleway's `/{project_id}/v1`, whose project scopes what a key sees.
+    """
 
     default_base_url: str
     base_path: str
@@ -167,6 +172,8 @@ class HttpSurface:
     request_id_header: str
     operations: Mapping[str, tuple[str, str]]
     query_params: Mapping[str, str]
+    base_path_aliases: tuple[str, ...] = ()
+    alias_required_query: str = ""
 
     def route(self, operation: str) -> tuple[str, str] | None:
         """(METHOD, full path template) of an operation, or None if the dialect lacks it."""
@@ -491,6 +498,9 @@ def _check_template(table: FactTable, name: str, template: str) -> None:
         raise table.error(name, f"malformed template {template!r}: {exc}") from None
 
 
+_FIELD = re.compile(r"{(\w+)}")
+
+
 def _parse_http(t: FactTable) -> HttpSurface:
     ops_table = t.table("operations")
     assert ops_table is not None
@@ -519,7 +529,18 @@ def _parse_http(t: FactTable) -> HttpSurface:
         request_id_header=t.get("request_id_header", str, "x-request-id"),
         operations=MappingProxyType(operations),
         query_params=MappingProxyType(query),
+        base_path_aliases=t.strings("base_path_aliases", ()),
+        alias_required_query=t.get("alias_required_query", str, ""),
     )
+    for alias in http.base_path_aliases:
+        if not alias.startswith("/") or alias.endswith("/") or alias == base_path:
+            raise t.error(
+                "base_path_aliases", f"{alias!r} must start with '/', not end with one, and differ from base_path"
+            )
+        if set(_FIELD.findall(alias)) - {"project_id"}:
+            raise t.error(
+                "base_path_aliases", f"{alias!r}: the only path parameter an alias may have is {{project_id}}"
+            )
     t.done()
     return http
 

@@ -286,3 +286,21 @@ def test_cancel_keeps_processed_results_and_drops_the_rest() -> None:
         assert (done.request_counts.completed, done.request_counts.failed) == (1, 0)
         assert [r["custom_id"] for r in read_object(s3, "cancel-bucket", "in_output.jsonl")] == ["r-0"]
         assert done.error_file_id is None
+
+
+def test_project_in_the_path_scopes_batches() -> None:
+    """`/{project_id}/v1/batches` serves the same API scoped to that project: its batches are
+    not seen from the default project or another one ([scw-api] project_id path parameter)."""
+    with Emulator(profile="scaleway") as emu:
+        s3 = emu.s3_client()
+        s3.create_bucket(Bucket="project-bucket")
+        s3.put_object(Bucket="project-bucket", Key="in.jsonl", Body=jsonl([line("r-1", "Hi")]))
+        http = emu.http_client()
+        body = {"input_file_id": "s3://project-bucket/in.jsonl", "endpoint": "/v1/chat/completions"}
+        created = http.post("/proj-a/v1/batches", json={**body, "completion_window": "24h"})
+        assert created.status_code == 200, created.text
+        batch_id = created.json()["id"]
+        listed = {p: [b["id"] for b in http.get(f"{p}/v1/batches").json()["data"]] for p in ("/proj-a", "", "/proj-b")}
+        assert listed == {"/proj-a": [batch_id], "": [], "/proj-b": []}
+        assert http.get(f"/v1/batches/{batch_id}").status_code == 404
+        assert http.get(f"/proj-a/v1/batches/{batch_id}").status_code == 200

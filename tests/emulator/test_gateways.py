@@ -1,0 +1,49 @@
+"""OpenAI-compatible providers as their own clients reach them: Azure's AzureOpenAI client.
+
+The openai SDK's `AzureOpenAI(azure_endpoint=..., api_version=...)` sends `/openai/files?api-
+version=...` and `/openai/batches?api-version=...` with an `api-key` header; the azure-openai
+profile serves that form beside `/openai/v1/...`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import openai
+
+from emulator import Emulator
+
+
+def test_azure_client_unmodified() -> None:
+    """AzureOpenAI uploads, creates with Azure's `/chat/completions` endpoint form, polls and
+    downloads; without api-version the pre-v1 routes answer 400 naming it."""
+    line = {
+        "custom_id": "r-1",
+        "method": "POST",
+        "url": "/chat/completions",
+        "body": {"model": "gpt-4o-batch", "messages": [{"role": "user", "content": "hello there"}]},
+    }
+    with Emulator(profile="azure-openai") as emu:
+        client = openai.AzureOpenAI(
+            azure_endpoint=emu.root_url,
+            api_key=emu.api_key,
+            api_version="2024-10-21",
+            http_client=emu.http_client(),  # type: ignore[arg-type]
+            max_retries=0,
+        )
+        uploaded = client.files.create(
+            file=("in.jsonl", io.BytesIO(json.dumps(line).encode() + b"\n")), purpose="batch"
+        )
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h")
+        for _ in range(10):
+            batch = client.batches.retrieve(batch.id)
+            if batch.status == "completed":
+                break
+        assert batch.status == "completed" and batch.output_file_id
+        record = json.loads(client.files.content(batch.output_file_id).text)
+        assert record["custom_id"] == "r-1" and record["response"]["status_code"] == 200
+        refused = emu.http_client().get("/openai/batches", headers={"api-key": emu.api_key})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "api-version"
+        v1 = emu.http_client().get("/openai/v1/batches", headers={"api-key": emu.api_key})
+        assert [b["id"] for b in v1.json()["data"]] == [batch.id]
