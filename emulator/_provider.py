@@ -15,7 +15,7 @@ from typing import Any
 
 from schemas import Profile, load_profile
 
-from ._backend import MockBackend, ModelBackend
+from ._backend import CatalogueBackend, MockBackend, ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
 from ._ids import IdFactory
@@ -63,6 +63,8 @@ class Provider:
         self._timing = timing or TimingModel()
         self.store = store or ObjectStore()
         self.backend: ModelBackend = backend or MockBackend()
+        if profile.models.catalogue:
+            self.backend = CatalogueBackend(self.backend, profile.models.catalogue)
         self.seed = seed if seed is not None else 0
         self.ids = IdFactory(seed)
         self.faults = FaultSet()

@@ -363,11 +363,13 @@ class ModelRules:
     """Model names the provider's own documents use: what generated requests ask for.
 
     `other` is a second model, for mixed-model checks. A run may override both (a real
-    account's deployment names) without touching the profile.
+    account's deployment names) without touching the profile. `catalogue` lists the models
+    a provider serves when it refuses others line by line (empty: any model is served).
     """
 
     default: str
     other: str
+    catalogue: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -957,9 +959,11 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     xt.done()
 
     mt = need("models")
-    models = ModelRules(mt.get("default", str), mt.get("other", str))
+    models = ModelRules(mt.get("default", str), mt.get("other", str), mt.strings("catalogue", ()))
     if not models.default or models.default == models.other:
         raise mt.error("other", "needs two different, non-empty model names")
+    if models.catalogue and not {models.default, models.other} <= set(models.catalogue):
+        raise mt.error("catalogue", "must include the default and the other model")
     mt.done()
 
     ct = need("capabilities")

@@ -47,3 +47,32 @@ def test_azure_client_unmodified() -> None:
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "api-version"
         v1 = emu.http_client().get("/openai/v1/batches", headers={"api-key": emu.api_key})
         assert [b["id"] for b in v1.json()["data"]] == [batch.id]
+
+
+def test_ovhcloud_model_outside_the_catalogue_fails_its_line() -> None:
+    """OVHcloud: 'The model field must reference a model available in the AI Endpoints
+    catalog'; an invalid model name is a failed request in the error file, the batch completes."""
+    lines = [
+        {
+            "custom_id": f"r-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        }
+        for i, model in enumerate(["no-such-model", "no-such-model"])
+    ]
+    data = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
+    with Emulator(profile="ovhcloud") as emu:
+        client = emu.openai_client()
+        uploaded = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="48h"
+        )
+        for _ in range(10):
+            batch = client.batches.retrieve(batch.id)
+            if batch.status == "completed":
+                break
+        assert batch.status == "completed" and batch.output_file_id is None and batch.error_file_id
+        errors = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+        assert {e["response"]["status_code"] for e in errors} == {404}
+        assert {e["response"]["body"]["error"]["code"] for e in errors} == {"model_not_found"}
