@@ -130,9 +130,11 @@ class Emulator(AbstractContextManager["Emulator"]):
     def _headers(self, api_key: str | None) -> dict[str, str]:
         http = self.profile.http
         key = self.api_key if api_key is None else api_key
-        if not key:
-            return {}
-        return {http.auth_header: f"{http.auth_scheme} {key}".strip()}
+        # The profile's required headers (a gateway's provider selector) go on every request.
+        headers = dict(http.required_headers)
+        if key:
+            headers[http.auth_header] = f"{http.auth_scheme} {key}".strip()
+        return headers
 
     def http_client(self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> httpx.Client:
         """A sync `httpx.Client` wired to the app (auth header set; pass api_key="" for none)."""
@@ -188,6 +190,8 @@ class Emulator(AbstractContextManager["Emulator"]):
             headers = dict(kwargs.get("default_headers") or {})
             headers.update(self._headers(api_key))
             kwargs["default_headers"] = headers
+        elif http.required_headers:
+            kwargs["default_headers"] = {**http.required_headers, **(kwargs.get("default_headers") or {})}
 
     @contextmanager
     def intercept(self, base_url: str | None = None) -> Iterator[Any]:

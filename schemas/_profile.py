@@ -9,6 +9,7 @@ conformance suite holds a target to one; neither hard-codes a provider fact.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 import string
@@ -162,6 +163,9 @@ class HttpSurface:
     `base_path_aliases` are other base paths the same routes answer under: Azure's older
     `/openai` form (which then needs the `alias_required_query` parameter, `api-version`), or
     Scaleway's `/{project_id}/v1`, whose project scopes what a key sees.
+
+    `required_headers` must be on every provider request (a gateway's provider selector);
+    the values are what clients send by default (a variant's own value for a variant).
     """
 
     default_base_url: str
@@ -174,6 +178,7 @@ class HttpSurface:
     query_params: Mapping[str, str]
     base_path_aliases: tuple[str, ...] = ()
     alias_required_query: str = ""
+    required_headers: Mapping[str, str] = field(default_factory=dict)
 
     def route(self, operation: str) -> tuple[str, str] | None:
         """(METHOD, full path template) of an operation, or None if the dialect lacks it."""
@@ -503,6 +508,15 @@ def _check_template(table: FactTable, name: str, template: str) -> None:
 _FIELD = re.compile(r"{(\w+)}")
 
 
+def _headers(t: FactTable) -> dict[str, str]:
+    table = t.table("required_headers", required=False)
+    if table is None:
+        return {}
+    out = {name: table.get(name, str) for name in table.names()}
+    table.done()
+    return out
+
+
 def _parse_http(t: FactTable) -> HttpSurface:
     ops_table = t.table("operations")
     assert ops_table is not None
@@ -533,6 +547,7 @@ def _parse_http(t: FactTable) -> HttpSurface:
         query_params=MappingProxyType(query),
         base_path_aliases=t.strings("base_path_aliases", ()),
         alias_required_query=t.get("alias_required_query", str, ""),
+        required_headers=MappingProxyType(_headers(t)),
     )
     for alias in http.base_path_aliases:
         if not alias.startswith("/") or alias.endswith("/") or alias == base_path:
@@ -1017,6 +1032,12 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     root.get("variants", list, [])
     root.done()
 
+    if variant is not None:
+        # A variant is chosen by its header: clients of it send the variant's value.
+        chosen = next((v for v in variants if v.name == variant), None)
+        if chosen is not None and chosen.header:
+            headers = {**http.required_headers, chosen.header: chosen.value}
+            http = dataclasses.replace(http, required_headers=MappingProxyType(headers))
     return Profile(
         name=name,
         display_name=display_name,

@@ -120,7 +120,11 @@ def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
         if route is None or op not in handlers:
             continue
         method, path = route
-        routes.append(Route(path, with_errors(surface, handlers[op]), methods=[method], name=op))
+        handler = handlers[op]
+        if http.required_headers:
+            handler = _with_headers(tuple(http.required_headers), handler)
+        handlers = {**handlers, op: handler}
+        routes.append(Route(path, with_errors(surface, handler), methods=[method], name=op))
         # The same operation under the profile's other base paths (Azure's /openai with
         # ?api-version, Scaleway's /{project_id}/v1).
         for alias in http.base_path_aliases:
@@ -128,6 +132,19 @@ def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
             alias_path = alias + http.operations[op][1]
             routes.append(Route(alias_path, with_errors(surface, handler), methods=[method], name=f"{op}@{alias}"))
     return routes
+
+
+def _with_headers(names: tuple[str, ...], handler: Handler) -> Handler:
+    """`handler` behind a check that every header in `names` is present (a gateway's
+    provider selector: without it the gateway cannot route the request)."""
+
+    async def checked(request: Request) -> Response:
+        for name in names:
+            if not request.headers.get(name):
+                raise ApiError("missing_parameter", param=name)
+        return await handler(request)
+
+    return checked
 
 
 def _requiring(param: str, handler: Handler) -> Handler:

@@ -76,3 +76,16 @@ def test_ovhcloud_model_outside_the_catalogue_fails_its_line() -> None:
         errors = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
         assert {e["response"]["status_code"] for e in errors} == {404}
         assert {e["response"]["body"]["error"]["code"] for e in errors} == {"model_not_found"}
+
+
+def test_truefoundry_requires_the_provider_header() -> None:
+    """TrueFoundry routes each request by x-tfy-provider-name: without it the gateway cannot
+    choose a provider (400 naming the header); the emulator's own clients send the variant's
+    value, so the SDK works unmodified."""
+    with Emulator(profile="truefoundry+bedrock") as emu:
+        http = emu.http_client()
+        assert http.headers["x-tfy-provider-name"] == "bedrock"
+        assert http.get("/batches").status_code == 200
+        refused = http.get("/batches", headers={"x-tfy-provider-name": ""})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "x-tfy-provider-name"
+        assert emu.openai_client().batches.list().data == []
