@@ -234,6 +234,10 @@ _MARKERS = (
     "any test runs and polled together. On a test, class or module (pytestmark).",
     "needs_control: the test steers the target through the emulator's admin routes (/_emulator); "
     "deselected on targets without them.",
+    "dialect(*names): the test checks a rule of these wire dialects only (openai, scaigrid, ...); deselected "
+    "for a profile of another dialect, with the reason.",
+    "applies(*predicates): each predicate(profile) returns why the test does not apply to the profile (or "
+    "None); deselected with that reason when one does.",
 )
 
 
@@ -669,6 +673,14 @@ def _item_info(item: pytest.Item, marker: pytest.Mark, specs: Any) -> tuple[Item
                 problems.append(f"{item.nodeid}: declares unknown scenario {name!r} (registered: {known})")
             elif name not in names:
                 names.append(name)
+    for mark in item.iter_markers("dialect"):
+        if not mark.args or not all(isinstance(a, str) for a in mark.args) or mark.kwargs:
+            problems.append(f"{item.nodeid}: dialect marker takes dialect names, got {mark.args!r}")
+    for mark in item.iter_markers("applies"):
+        if not mark.args or not all(callable(a) for a in mark.args) or mark.kwargs:
+            problems.append(
+                f"{item.nodeid}: applies marker takes predicates profile -> reason | None, got {mark.args!r}"
+            )
     test = getattr(item, "originalname", None) or item.name
     return ItemInfo(item.nodeid, test, capability, tuple(names)), problems
 
@@ -685,6 +697,18 @@ def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, contr
         key = CAPABILITY_MAP[cap]
         if not profile.has(key):
             return f"profile {name!r} does not offer capability {cap!r} (capabilities.{key} is not true)", "capability"
+    for mark in item.iter_markers("dialect"):
+        if profile.dialect not in mark.args:
+            dialects = " / ".join(str(a) for a in mark.args)
+            return (
+                f"a check of the {dialects} dialect; profile {name!r} speaks the {profile.dialect!r} dialect",
+                "dialect",
+            )
+    for mark in item.iter_markers("applies"):
+        for predicate in mark.args:
+            why = predicate(profile)
+            if why is not None:
+                return f"does not apply to profile {name!r}: {why}", "applies"
     for scenario_name in info.scenarios:
         spec = specs[scenario_name]
         scap = spec.capability

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from schemas import Profile
 
+from .dialects import default_endpoint
 from .invariants import ExpectedLineError
 
 __all__ = [
@@ -142,14 +143,6 @@ class Breakage:
     apply: Callable[[list[Any], int, Profile, str], ExpectedLineError]
     min_index: int = 0
     raw: bool = field(default=False)
-
-
-def default_endpoint(profile: Profile) -> str:
-    """The endpoint generated batches target: chat completions when allowed, else the first."""
-    for preferred in ("/v1/chat/completions", "/chat/completions"):
-        if preferred in profile.endpoints:
-            return preferred
-    return profile.endpoints[0]
 
 
 def body_for(endpoint: str, model: str, text: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from schemas import Profile
 
 from .. import strategies
 from ..client import ApiResponse
+from ..dialects import Input, adapter_for
 from ..scenarios import ScenarioContext, ScenarioError, Submitted, scenario
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MIXED_SUCCEEDING",
     "MixedPlan",
     "broken_plan",
+    "missing_input",
     "mixed_plan",
     "seen_by_builder",
     "stem",
@@ -56,8 +58,7 @@ def stem(name: str, seed: int) -> str:
 
 
 def _submit(ctx: ScenarioContext, batch: strategies.GeneratedBatch, **create: Any) -> Submitted:
-    file_id = ctx.upload_jsonl(batch.lines)
-    created = ctx.create_batch(file_id, endpoint=batch.endpoint, **create)
+    created = ctx.submit(batch.lines, endpoint=batch.endpoint, **create)
     return Submitted(batch_id=str(created["id"]), input_custom_ids=list(batch.custom_ids), created=created)
 
 
@@ -145,6 +146,12 @@ def missing_file_id(profile: Profile, seed: int) -> str:
     return f"{profile.ids.file}batchconf-missing-{seed}"
 
 
+def missing_input(profile: Profile, seed: int) -> Input:
+    """An input reference naming nothing, in the profile's dialect (a file id nobody uploaded,
+    a stored-file URL nobody stored)."""
+    return adapter_for(profile).missing_input(seed)
+
+
 def _missing_file_fails_the_batch(profile: Profile) -> str | None:
     if profile.batches.missing_input_file != "fail_batch":
         return f"batches.missing_input_file is {profile.batches.missing_input_file!r} (refused at create)"
@@ -155,5 +162,5 @@ def _missing_file_fails_the_batch(profile: Profile) -> str | None:
 def missing_input_file(ctx: ScenarioContext) -> Submitted:
     """A batch naming an input file that does not exist (profiles where that fails the batch
     rather than the create request)."""
-    created = ctx.create_batch(missing_file_id(ctx.profile, ctx.seed))
+    created = ctx.create(missing_input(ctx.profile, ctx.seed))
     return Submitted(batch_id=str(created["id"]), input_custom_ids=[], created=created)

@@ -114,8 +114,8 @@ def _limit_outcome(
     if stage == "upload":
         refused(api.upload_file(batch.content, name))
         return
-    file = sup.upload_ok(api, profile, batch.content, name)
-    body = sup.batch_request(profile, file["id"], batch.endpoint)
+    source = sup.stage_ok(api, profile, batch.content, name)
+    body = sup.batch_request(profile, source, batch.endpoint)
     if stage == "create":
         refused(api.create_batch(body))
         return
