@@ -84,14 +84,19 @@ def _bad_request(message: str, param: str | None = None) -> Reply:
 
 
 class MockBackend:
-    """Deterministic answers for chat, completions, responses, embeddings and moderations.
+    """Deterministic answers for chat, completions, responses, embeddings, moderations and
+    audio transcriptions.
 
     Token counts are word counts. `embedding_dimensions` is used when the request does not
-    ask for `dimensions`.
+    ask for `dimensions`. ScaiGrid's `/v1/inference/chat` and `/v1/inference/embed` take
+    OpenAI-shaped bodies and answer like chat completions and embeddings.
     """
 
     def __init__(self, embedding_dimensions: int = 16) -> None:
         self.embedding_dimensions = embedding_dimensions
+        # One table: an endpoint is served by exactly one handler; aliases of the same
+        # endpoint in other dialects (Azure's unversioned path, ScaiGrid's native paths)
+        # share it, so they answer identically.
         self._handlers = {
             "/v1/chat/completions": self._chat,
             "/chat/completions": self._chat,
@@ -101,6 +106,7 @@ class MockBackend:
             "/v1/embeddings": self._embeddings,
             "/v1/inference/embed": self._embeddings,
             "/v1/moderations": self._moderations,
+            "/v1/audio/transcriptions": self._transcription,
         }
 
     def execute(self, request: LineRequest) -> Reply:
@@ -250,6 +256,21 @@ class MockBackend:
         ]
         body = {"id": "modr-" + r.key, "model": r.body.get("model") or "omni-moderation-latest", "results": results}
         return Reply(200, body, 0, 0)
+
+    def _transcription(self, r: LineRequest) -> Reply:
+        # A batch line carries the audio as a JSON string (a URL, a file id or base64); there
+        # is no audio to hear, so the transcript is the prompt's words reversed, as for chat,
+        # or else a token derived from the file, so that equal requests get equal text.
+        audio = r.body.get("file")
+        if not isinstance(audio, str) or not audio:
+            return _bad_request("File parameter is required.", "file")
+        prompt = r.body.get("prompt")
+        if isinstance(prompt, str) and prompt.strip():
+            text, _, _, pout = self._answer(prompt, None)
+        else:
+            text = "transcript " + hashlib.blake2b(audio.encode(), digest_size=6).hexdigest()
+            pout = 2
+        return Reply(200, {"text": text}, 0, pout)
 
 
 def _vector(text: str, dims: int) -> list[float]:

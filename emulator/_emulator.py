@@ -16,14 +16,14 @@ from schemas import Profile, load_profile
 
 from ._backend import ModelBackend
 from ._clock import Clock, VirtualClock
-from ._core import Core
 from ._faults import FaultSet
 from ._mutations import Mutations
+from ._provider import DEFAULT_WEBHOOK_HOSTS, Provider
 from ._storage import ObjectStore
 from ._timing import TimingModel
 from ._transport import AsyncASGITransport, SyncASGITransport
-from .http import create_app
-from .http._openai import batch_json
+from ._webhooks import WebhookDispatcher
+from .http._app import create_app
 
 if TYPE_CHECKING:
     import openai
@@ -68,26 +68,32 @@ class Emulator(AbstractContextManager["Emulator"]):
         seed: int | None = None,
         s3_endpoint_url: str | None = None,
         s3_bucket: str | None = None,
+        webhook_hosts: tuple[str, ...] | list[str] = DEFAULT_WEBHOOK_HOSTS,
+        public_url: str = ROOT_URL,
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
         if timing is None:
             timing = TimingModel(progression=progression)
-        self.core = Core(
-            self.profile,
-            api_keys=keys,
-            clock=clock or VirtualClock(),
-            timing=timing,
-            store=ObjectStore(endpoint_url=s3_endpoint_url, bucket=s3_bucket),
-            backend=backend,
-            seed=seed,
-        )
-        self.api_keys = keys
+        store = ObjectStore(endpoint_url=s3_endpoint_url, bucket=s3_bucket)
         try:
-            self.app = create_app(self.core, version())
+            self.provider = Provider(
+                self.profile,
+                api_keys=keys,
+                clock=clock or VirtualClock(),
+                timing=timing,
+                store=store,
+                backend=backend,
+                seed=seed,
+                webhook_hosts=tuple(webhook_hosts),
+                public_url=public_url,
+            )
+            self.app = create_app(self.provider, version())
+            self.provider.start_notifications()
         except BaseException:
-            self.core.close()
+            store.close()
             raise
+        self.api_keys = keys
         self._sync: SyncASGITransport | None = None
         self._closed = False
 
@@ -190,36 +196,54 @@ class Emulator(AbstractContextManager["Emulator"]):
     @property
     def clock(self) -> Clock:
         """The emulator's clock (`advance(seconds)`, `now()`)."""
-        return self.core.clock
+        return self.provider.clock
 
     @property
     def timing(self) -> TimingModel:
         """The timing model in force."""
-        return self.core.timing
+        return self.provider.timing
 
     @timing.setter
     def timing(self, value: TimingModel) -> None:
-        with self.core.lock:
-            self.core.timing = value
+        self.provider.timing = value
 
     @property
     def faults(self) -> FaultSet:
         """Per-line fault rules (`faults.add("req-3", status_code=500)`)."""
-        return self.core.faults
+        return self.provider.faults
 
     @property
     def mutations(self) -> Mutations:
-        """Named contract violations (off by default)."""
-        return self.core.mutations
+        """Named contract violations this profile offers (off by default)."""
+        return self.provider.mutations
+
+    @property
+    def webhooks(self) -> WebhookDispatcher | None:
+        """Webhook deliveries (`events()`, `deliveries()`, `deliver_due()`), for dialects with them."""
+        return self.provider.webhooks
+
+    @property
+    def store(self) -> ObjectStore:
+        """The object store every byte lives in."""
+        return self.provider.store
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client of the emulator's store: create buckets and put input objects
+        with it, then name them by `s3://bucket/key` or a (pre-signed) URL."""
+        return self.provider.store.client
 
     def step(self, batch_id: str, lines: int | None = None) -> dict[str, Any]:
         """Move a batch one status (or process `lines` more lines); returns its wire shape."""
-        b = self.core.batches.step(batch_id, lines)
-        return batch_json(self.core, b)
+        found = self.provider.batch(batch_id)
+        if found is None:
+            raise KeyError(f"no batch {batch_id!r}")
+        surface, b = found
+        surface.batches.step(b.id, lines)
+        return surface.batch_json(b)
 
     def reset(self) -> None:
-        """Forget all files, batches, faults and mutations."""
-        self.core.reset()
+        """Forget all files, batches, faults, mutations and webhook deliveries."""
+        self.provider.reset()
 
     def close(self) -> None:
         """Release the transport and the storage (idempotent)."""
@@ -228,7 +252,7 @@ class Emulator(AbstractContextManager["Emulator"]):
         self._closed = True
         if self._sync is not None:
             self._sync.close()
-        self.core.close()
+        self.provider.close()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

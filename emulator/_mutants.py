@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._mutations import CATALOGUE
-
 __all__ = ["MutantResult", "format_table", "run_mutant", "run_mutants"]
 
 _FAILING = frozenset({"failed", "error"})
@@ -100,21 +98,27 @@ def run_mutants(
     stop_at_first: bool = True,
 ) -> tuple[MutantResult, list[MutantResult]]:
     """The unmutated baseline and one result per mutation (all of them by default)."""
-    selected = list(CATALOGUE if names is None else names)
-    unknown = sorted(set(selected) - set(CATALOGUE))
+    from . import mutations_for
+
+    catalogue = mutations_for(profile)
+    selected = list(catalogue if names is None else names)
+    unknown = sorted(set(selected) - set(catalogue))
     if unknown:
-        raise ValueError(f"unknown mutations {unknown}; known: {sorted(CATALOGUE)}")
+        raise ValueError(f"unknown mutations {unknown} for profile {profile!r}; known: {sorted(catalogue)}")
     baseline = run_mutant(None, profile=profile, stop_at_first=False)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(lambda n: run_mutant(n, profile=profile, stop_at_first=stop_at_first), selected))
     return baseline, results
 
 
-def format_table(baseline: MutantResult, results: Sequence[MutantResult]) -> str:
+def format_table(baseline: MutantResult, results: Sequence[MutantResult], profile: str = "openai") -> str:
     """A Markdown table: mutation, what it breaks, verdict, the first catching test."""
+    from . import mutations_for
+
+    catalogue = mutations_for(profile)
     caught = sum(r.caught for r in results)
     lines = [
-        f"Unmutated emulator: exit {baseline.exit_code}, {baseline.tests_run} checks"
+        f"Profile {profile}. Unmutated emulator: exit {baseline.exit_code}, {baseline.tests_run} checks"
         f" ({'conformant' if baseline.exit_code == 0 else 'NOT conformant'}).",
         "",
         "| mutation | contract violation | verdict | caught by |",
@@ -125,7 +129,7 @@ def format_table(baseline: MutantResult, results: Sequence[MutantResult]) -> str
         verdict = "caught" if r.caught else f"SURVIVED (exit {r.exit_code})"
         first = r.catchers[0].removeprefix("conformance/suite/") if r.catchers else "-"
         more = f" (+{len(r.catchers) - 1})" if len(r.catchers) > 1 else ""
-        lines.append(f"| `{r.mutation}` | {CATALOGUE[r.mutation]} | {verdict} | `{first}`{more} |")
+        lines.append(f"| `{r.mutation}` | {catalogue.get(r.mutation, '?')} | {verdict} | `{first}`{more} |")
     total = len(results)
     score = 100.0 * caught / total if total else 0.0
     lines += ["", f"Mutation score: {caught}/{total} caught ({score:.0f}%)."]

@@ -39,6 +39,10 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _moto_lock = threading.Lock()
 
 
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
 def _part_key(key: str, index: int) -> str:
     return f"{key}.parts/{index:05d}"
 
@@ -144,15 +148,22 @@ class ObjectStore:
         return ()
 
     def iter_chunks(
-        self, key: str, start: int | None = None, end: int | None = None, parts: tuple[int, ...] = ()
+        self,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        parts: tuple[int, ...] = (),
+        *,
+        bucket: str | None = None,
     ) -> Iterator[bytes]:
         """The object's bytes in chunks; `start`/`end` (inclusive) select a byte range.
 
         `parts` are the sizes `put_file` returned for a split object: the range is then read
-        from the parts it covers, in order.
+        from the parts it covers, in order. `bucket` reads another bucket of the same
+        endpoint (a user's own bucket, for dialects that take input by object URL).
         """
         if not parts:
-            yield from self._iter_object(key, start, end)
+            yield from self._iter_object(key, start, end, bucket)
             return
         lo = 0 if start is None else start
         hi = sum(parts) - 1 if end is None else end
@@ -164,8 +175,8 @@ class ObjectStore:
                 continue
             yield from self._iter_object(_part_key(key, index), max(lo, first) - first, min(hi, last) - first)
 
-    def _iter_object(self, key: str, start: int | None, end: int | None) -> Iterator[bytes]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+    def _iter_object(self, key: str, start: int | None, end: int | None, bucket: str | None = None) -> Iterator[bytes]:
+        kwargs: dict[str, Any] = {"Bucket": bucket or self.bucket, "Key": key}
         if start is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
         body = self._s3.get_object(**kwargs)["Body"]
@@ -178,9 +189,18 @@ class ObjectStore:
         """The whole object (for small objects only)."""
         return b"".join(self.iter_chunks(key))
 
-    def size(self, key: str) -> int:
-        """The object's size in bytes."""
-        return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+    def size(self, key: str, *, bucket: str | None = None) -> int:
+        """The object's size in bytes (KeyError when there is no such object)."""
+        try:
+            head = self._s3.head_object(Bucket=bucket or self.bucket, Key=key)
+        except ClientError as exc:
+            raise KeyError(f"s3://{bucket or self.bucket}/{key}: {_error_code(exc)}") from None
+        return int(head["ContentLength"])
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client of this store's endpoint (moto in-process by default)."""
+        return self._s3
 
     def exists(self, key: str) -> bool:
         """Whether `key` exists."""

@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="environment variable holding the backend's API key (never printed)",
     )
+    serve.add_argument(
+        "--webhook-allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host webhooks may be delivered to (repeatable; default 127.0.0.1, localhost and ::1 only)",
+    )
     serve.add_argument("--seed", type=int, default=None, help="seed for ids and output order")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
 
@@ -109,6 +116,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from ._clock import RealClock, VirtualClock
     from ._emulator import Emulator
+    from ._provider import DEFAULT_WEBHOOK_HOSTS
     from ._timing import TimingModel
 
     keys, generated = _keys(args)
@@ -137,12 +145,23 @@ def serve(args: argparse.Namespace) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             s3_bucket=args.s3_bucket,
             backend=backend,
+            webhook_hosts=tuple(args.webhook_allow_host) or DEFAULT_WEBHOOK_HOSTS,
+            public_url=f"http://{args.host}:{args.port}",
         )
     except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
         print(f"batchconf serve: {exc}", file=sys.stderr)
         return 2
-    base = f"http://{args.host}:{args.port}{emu.profile.http.base_path}"
-    print(f"batchconf emulator ({emu.profile.name} profile) on {base}", flush=True)
+    root = f"http://{args.host}:{args.port}"
+    for surface in emu.provider.surfaces:
+        print(
+            f"batchconf emulator ({surface.profile.name} profile, {surface.dialect.name} dialect) on "
+            f"{root}{surface.profile.http.base_path}",
+            flush=True,
+        )
+    store = emu.store
+    print(f"S3: {store.endpoint_url or 'in-process (moto)'}, bucket {store.bucket}", flush=True)
+    if emu.webhooks is not None:
+        print(f"webhooks to: {', '.join(emu.webhooks.allowed_hosts)}", flush=True)
     if generated:
         # The one time a key is printed: the operator asked for none and must learn this one.
         print(f"API key (generated): {keys[0]}", flush=True)
@@ -170,7 +189,7 @@ def mutants(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"batchconf mutants: {exc}", file=sys.stderr)
         return 2
-    table = format_table(baseline, results)
+    table = format_table(baseline, results, args.profile)
     print(table)
     if args.md:
         with open(args.md, "w", encoding="utf-8") as fh:

@@ -98,16 +98,16 @@ def timed_iter(name: str, fn: Callable[..., Iterator[Any]]) -> Callable[..., Ite
 def instrument(emu: Any) -> None:
     import starlette.requests
 
-    from emulator import _engine
+    from emulator.model import engine as _engine
 
-    core = emu.core
-    store = core.store
+    store = emu.store
     store.put_file = timed("S3 put_file", store.put_file)
     store.iter_chunks = timed_iter("S3 get_object iter_chunks", store.iter_chunks)
     _engine.Engine._validate = timed("engine._validate (read+check all lines)", _engine.Engine._validate)
     _engine.Engine._process = timed("engine._process (mock all lines -> spool)", _engine.Engine._process)
     _engine.Engine._store_results = timed("engine._store_results (spool -> S3)", _engine.Engine._store_results)
-    core.files.create = timed("FileService.create (sniff + S3 put)", core.files.create)
+    files = emu.provider.main.files
+    files.create = timed("FileService.create (sniff + S3 put)", files.create)
     original_form = starlette.requests.Request._get_form
 
     async def form(self: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ is written once, with its source.
 from ._facts import ProfileError, Provenance
 from ._profile import (
     ROLES,
+    CompatRules,
     Deviation,
     ErrorSpec,
     Lifecycle,
@@ -15,6 +16,7 @@ from ._profile import (
     Profile,
     RenderedError,
     UnknownProfileError,
+    WebhookRules,
     load_profile,
     profile_names,
 )
@@ -31,6 +33,7 @@ from ._validation import (
 
 __all__ = [
     "ROLES",
+    "CompatRules",
     "Deviation",
     "ErrorSpec",
     "Lifecycle",
@@ -45,6 +48,7 @@ __all__ = [
     "SchemaViolation",
     "UnknownProfileError",
     "UnknownSchemaError",
+    "WebhookRules",
     "get_validator",
     "load_profile",
     "load_schema",

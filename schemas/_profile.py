@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,7 @@ from ._facts import FactTable, ProfileError, Provenance
 __all__ = [
     "ROLES",
     "BatchRules",
+    "CompatRules",
     "Deviation",
     "ErrorSpec",
     "ExpiryRules",
@@ -41,6 +43,7 @@ __all__ = [
     "StorageRules",
     "UnknownProfileError",
     "Variant",
+    "WebhookRules",
     "load_profile",
     "profile_names",
 ]
@@ -60,9 +63,14 @@ ROLES: tuple[str, ...] = (
 _TERMINAL_ROLES = frozenset({"completed", "failed", "expired", "cancelled"})
 _ENFORCEMENT_STAGES = frozenset({"upload", "create", "validation"})
 _DIALECTS = frozenset({"openai", "scaigrid"})
+# Dialects whose error envelope carries a `type` (OpenAI's {message, type, param, code});
+# ScaiGrid's envelope is {code, message, param}, so its catalogue must not state one.
+_DIALECTS_WITH_ERROR_TYPE = frozenset({"openai"})
 _OUTPUT_LOCATIONS = frozenset({"files_api", "object_storage", "results_url"})
 _INPUT_REFERENCES = frozenset({"files_api", "object_url", "url_or_base64"})
 _HTTP_METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH"})
+# An HTTP header name is an RFC 9110 token; anything else could not be sent on the wire.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CAPABILITIES = frozenset(
     {
         "files_api",
@@ -90,10 +98,10 @@ class UnknownProfileError(KeyError):
 
 @dataclass(frozen=True)
 class RenderedError:
-    """An error ready for a dialect's envelope."""
+    """An error ready for a dialect's envelope (`type` is None where the envelope has none)."""
 
     status: int
-    type: str
+    type: str | None
     code: str | None
     param: str | None
     message: str
@@ -101,11 +109,14 @@ class RenderedError:
 
 @dataclass(frozen=True)
 class ErrorSpec:
-    """One HTTP error of the dialect's catalogue; `param` and `message` are templates."""
+    """One HTTP error of the dialect's catalogue; `code`, `param` and `message` are templates.
+
+    `type` is None for dialects whose envelope has no error type (ScaiGrid).
+    """
 
     name: str
     status: int
-    type: str
+    type: str | None
     code: str | None
     param: str | None
     message: str
@@ -362,6 +373,48 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class CompatRules:
+    """A provider's OpenAI-compatible surface beside its native API, over the same store.
+
+    `openai_base_path` is where the compatible Files and Batches routes sit (e.g. `/oai/v1`);
+    their contract is the bundled profile `openai_profile` at that base path (its limits too).
+    `file_reference` is how the native API names a file uploaded there: a template over
+    `{file_id}`, e.g. `scaigrid://file/{file_id}`.
+    """
+
+    openai_base_path: str = "/oai/v1"
+    openai_profile: str = "openai"
+    file_reference: str = "scaigrid://file/{file_id}"
+
+    def reference(self, file_id: str) -> str:
+        """The native reference of an uploaded file."""
+        return self.file_reference.format(file_id=file_id)
+
+
+@dataclass(frozen=True)
+class WebhookRules:
+    """Who is told when a batch ends, and how the provider delivers the notification.
+
+    `subscribe_field` is the create-body field naming the receiver's URL ('' when receivers
+    are configured outside the batch API). `events` maps each terminal role that is
+    announced to its event type. `event_header` / `delivery_header` carry the event type and
+    the delivery (event) id ('' when the provider sends no such header). A delivery is tried
+    at most `max_attempts` times in all; `backoff_seconds[i]` is the wait before retry i+1.
+    """
+
+    subscribe_field: str
+    events: Mapping[str, str]
+    event_header: str
+    delivery_header: str
+    max_attempts: int
+    backoff_seconds: tuple[float, ...]
+
+    def event_type(self, role: str) -> str | None:
+        """The event type announcing that a batch entered terminal `role`, or None."""
+        return self.events.get(role)
+
+
+@dataclass(frozen=True)
 class Profile:
     """A provider's batch contract, loaded from `schemas/profiles/<name>.toml`."""
 
@@ -390,6 +443,8 @@ class Profile:
     provenance: Mapping[str, Provenance]
     path: Path
     variant: str | None = None
+    compat: CompatRules | None = None
+    webhooks: WebhookRules | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def has(self, capability: str) -> bool:
@@ -557,7 +612,8 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     return life
 
 
-def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
+def _parse_errors(t: FactTable, *, typed: bool) -> dict[str, ErrorSpec]:
+    """The catalogue; `typed`: the dialect's envelope has an error `type`, so each entry needs one."""
     errors: dict[str, ErrorSpec] = {}
     for name in t.names():
         e = t.table(name)
@@ -570,10 +626,97 @@ def _parse_errors(t: FactTable) -> dict[str, ErrorSpec]:
         code = e.get("code", str, "")
         for key, tmpl in (("message", message), ("param", param), ("code", code)):
             _check_template(e, key, tmpl)
-        errors[name] = ErrorSpec(name, status, e.get("type", str), _str_or_none(code), _str_or_none(param), message)
+        if typed:
+            kind: str | None = e.get("type", str)
+        elif e.has("type"):
+            raise e.error("type", "this dialect's error envelope has no `type`; remove it")
+        else:
+            kind = None
+        errors[name] = ErrorSpec(name, status, kind, _str_or_none(code), _str_or_none(param), message)
         e.done()
     t.done()
     return errors
+
+
+def _bundled_dialect(name: str) -> str | None:
+    """The dialect a bundled profile declares, read without loading it (no recursion)."""
+    path = _profiles_dir() / f"{name}.toml"
+    if not path.is_file():
+        return None
+    try:
+        dialect = tomllib.loads(path.read_text(encoding="utf-8")).get("profile", {}).get("dialect")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return dialect if isinstance(dialect, str) else None
+
+
+def _parse_compat(t: FactTable, own_name: str) -> CompatRules:
+    base_path = t.get("openai_base_path", str, CompatRules.openai_base_path)
+    if not base_path.startswith("/") or base_path.endswith("/"):
+        raise t.error("openai_base_path", f"must start with '/' and not end with one, got {base_path!r}")
+    target = t.get("openai_profile", str, CompatRules.openai_profile)
+    if target == own_name:
+        raise t.error("openai_profile", "must name another profile, not this one")
+    dialect = _bundled_dialect(target)
+    if dialect is None:
+        raise t.error("openai_profile", f"names no bundled profile {target!r} (known: {list(profile_names())})")
+    if dialect != "openai":
+        raise t.error("openai_profile", f"profile {target!r} has dialect {dialect!r}, not 'openai'")
+    reference = t.get("file_reference", str, CompatRules.file_reference)
+    _check_template(t, "file_reference", reference)
+    names = {f for _, f, _, _ in string.Formatter().parse(reference) if f is not None}
+    if names != {"file_id"}:
+        raise t.error("file_reference", f"must be a template over {{file_id}} alone, got {reference!r}")
+    t.done()
+    return CompatRules(openai_base_path=base_path, openai_profile=target, file_reference=reference)
+
+
+def _parse_webhooks(t: FactTable, lifecycle: Lifecycle) -> WebhookRules:
+    subscribe_field = t.get("subscribe_field", str)
+    headers = {name: t.get(name, str) for name in ("event_header", "delivery_header")}
+    for name, header in headers.items():
+        if header and not _HEADER_NAME.fullmatch(header):
+            raise t.error(name, f"is not a valid HTTP header name: {header!r}")
+    max_attempts = t.get("max_attempts", int)
+    if max_attempts < 1:
+        raise t.error("max_attempts", f"must be >= 1 (the first delivery counts), got {max_attempts}")
+    backoff: list[float] = []
+    for i, delay in enumerate(t.get("backoff_seconds", list)):
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise t.error("backoff_seconds", f"item {i} must be a number of seconds >= 0, got {delay!r}")
+        backoff.append(float(delay))
+    if len(backoff) < max_attempts - 1:
+        raise t.error(
+            "backoff_seconds",
+            f"gives {len(backoff)} delays; max_attempts = {max_attempts} needs {max_attempts - 1} (one per retry)",
+        )
+
+    et = t.table("events")
+    assert et is not None
+    events: dict[str, str] = {}
+    for role in et.names():
+        if role not in _TERMINAL_ROLES:
+            raise et.error(role, f"{role!r} is not a terminal role (terminal roles: {sorted(_TERMINAL_ROLES)})")
+        if role not in lifecycle.roles:
+            raise et.error(role, f"role {role!r} has no status in lifecycle.roles")
+        event = et.get(role, str)
+        if not event:
+            raise et.error(role, "needs a non-empty event type")
+        if event in events.values():
+            raise et.error(role, f"event type {event!r} is already given to another role")
+        events[role] = event
+    if not events:
+        raise t.error("events", "needs at least one terminal role and its event type")
+    et.done()
+    t.done()
+    return WebhookRules(
+        subscribe_field=subscribe_field,
+        events=MappingProxyType(events),
+        event_header=headers["event_header"],
+        delivery_header=headers["delivery_header"],
+        max_attempts=max_attempts,
+        backoff_seconds=tuple(backoff),
+    )
 
 
 def _parse_validation(t: FactTable) -> dict[str, LineError]:
@@ -805,7 +948,17 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     if capabilities.get("files_api") != files.api:
         raise ProfileError(path, "capabilities.files_api", "must equal files.api")
 
-    errors = _parse_errors(need("errors"))
+    compat_t = section("compat", required=False)
+    compat = _parse_compat(compat_t, name) if compat_t is not None else None
+    webhooks_t = section("webhooks", required=False)
+    webhooks = _parse_webhooks(webhooks_t, lifecycle) if webhooks_t is not None else None
+    # The capability promises notifications; without the table nobody knows how they look.
+    if capabilities.get("webhooks") and webhooks is None:
+        raise ProfileError(path, "webhooks", "capabilities.webhooks = true needs a [webhooks] table")
+    if webhooks is not None and not capabilities.get("webhooks"):
+        raise ProfileError(path, "capabilities.webhooks", "contradicts the [webhooks] table (set it true)")
+
+    errors = _parse_errors(need("errors"), typed=dialect in _DIALECTS_WITH_ERROR_TYPE)
     validation = _parse_validation(need("validation"))
 
     deviations: list[Deviation] = []
@@ -849,6 +1002,8 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         provenance=MappingProxyType(provenance),
         path=path,
         variant=variant,
+        compat=compat,
+        webhooks=webhooks,
         raw=MappingProxyType(dict(raw)),
     )
 

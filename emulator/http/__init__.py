@@ -1,5 +1,5 @@
-"""The emulator's HTTP layer (Starlette): dialect routes and the admin surface."""
+"""The emulator's HTTP layer (Starlette): what every dialect's routes share, the app, admin.
 
-from ._app import create_app
-
-__all__ = ["create_app"]
+`emulator.http._app.create_app` builds the ASGI app; it is not imported here, so that the
+dialects can use `emulator.http._common` while the app imports them.
+"""

@@ -13,11 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._core import Core
-from .._errors import ApiError
-from .._mutations import CATALOGUE
+from .._provider import Provider
+from ..model.errors import ApiError
 from ._common import json_response, read_json
-from ._openai import batch_json
 
 __all__ = ["ADMIN_PREFIX", "admin_routes"]
 
@@ -28,39 +26,45 @@ def _bad(param: str, value: Any, expected: str) -> ApiError:
     return ApiError("invalid_value", param=param, value=value, expected=expected)
 
 
-def admin_routes(core: Core, version: str) -> list[Route]:
+def admin_routes(provider: Provider, version: str) -> list[Route]:
     """The admin surface of one emulator."""
 
     def info() -> dict[str, Any]:
         return {
             "emulator": "batchconf",
             "version": version,
-            "profile": core.profile.name,
-            "dialect": core.profile.dialect,
-            "base_path": core.profile.http.base_path,
-            "clock": core.clock.describe(),
-            "timing": core.timing.to_json(),
-            "keys": len(core.api_keys),
+            "profile": provider.profile.name,
+            "dialect": provider.profile.dialect,
+            "base_path": provider.profile.http.base_path,
+            "clock": provider.clock.describe(),
+            "timing": provider.timing.to_json(),
+            "keys": len(provider.access.api_keys),
+            "surfaces": [
+                {"dialect": s.dialect.name, "profile": s.profile.name, "base_path": s.profile.http.base_path}
+                for s in provider.surfaces
+            ],
+            "s3_endpoint_url": provider.store.endpoint_url,
+            "webhooks": provider.webhooks is not None,
         }
 
     async def get_info(request: Request) -> Response:
         return json_response(info())
 
     async def reset(request: Request) -> Response:
-        await run_in_threadpool(core.reset)
+        await run_in_threadpool(provider.reset)
         return json_response(info())
 
     async def clock(request: Request) -> Response:
-        return json_response(core.clock.describe())
+        return json_response(provider.clock.describe())
 
     async def advance(request: Request) -> Response:
         body = await read_json(request) or {}
         seconds = body.get("seconds") if isinstance(body, dict) else None
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
             raise _bad("seconds", seconds, "a number >= 0")
-        with core.lock:
-            core.clock.advance(float(seconds))
-        return json_response(core.clock.describe())
+        with provider.lock:
+            provider.clock.advance(float(seconds))
+        return json_response(provider.clock.describe())
 
     async def timing(request: Request) -> Response:
         if request.method == "PUT":
@@ -68,24 +72,23 @@ def admin_routes(core: Core, version: str) -> list[Route]:
             if not isinstance(body, dict):
                 raise _bad("timing", body, "a JSON object of timing keys")
             try:
-                new = core.timing.updated(body)
+                new = provider.timing.updated(body)
             except (ValueError, TypeError) as exc:
                 raise _bad("timing", body, str(exc)) from None
-            with core.lock:
-                core.timing = new
-        return json_response(core.timing.to_json())
+            provider.timing = new
+        return json_response(provider.timing.to_json())
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
             body = await read_json(request)
             try:
-                fault = core.faults.add_json(body)
+                fault = provider.faults.add_json(body)
             except ValueError as exc:
                 raise _bad("fault", body, str(exc)) from None
             return json_response(fault.to_json())
         if request.method == "DELETE":
-            core.faults.clear()
-        return json_response({"data": [f.to_json() for f in core.faults.rules()]})
+            provider.faults.clear()
+        return json_response({"data": [f.to_json() for f in provider.faults.rules()]})
 
     async def mutations(request: Request) -> Response:
         if request.method == "PUT":
@@ -94,10 +97,20 @@ def admin_routes(core: Core, version: str) -> list[Route]:
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise _bad("enabled", names, "a list of mutation names")
             try:
-                core.mutations.set(names)
+                provider.mutations.set(names)
             except ValueError as exc:
                 raise _bad("enabled", names, str(exc)) from None
-        return json_response({"enabled": core.mutations.enabled, "available": CATALOGUE})
+        return json_response({"enabled": provider.mutations.enabled, "available": provider.mutations.catalogue})
+
+    async def webhooks(request: Request) -> Response:
+        hooks = provider.webhooks
+        if hooks is None:
+            return json_response({"events": [], "deliveries": [], "pending": 0})
+        if request.method == "POST":
+            # Deliver what is due now (a client that drives a virtual clock need not wait for
+            # the background thread).
+            await run_in_threadpool(hooks.deliver_due)
+        return json_response({"events": hooks.events(), "deliveries": hooks.deliveries(), "pending": hooks.pending()})
 
     async def step(request: Request) -> Response:
         body = await read_json(request)
@@ -108,11 +121,15 @@ def admin_routes(core: Core, version: str) -> list[Route]:
         lines = body.get("lines")
         if lines is not None and (not isinstance(lines, int) or isinstance(lines, bool) or lines < 0):
             raise _bad("lines", lines, "an integer >= 0")
+        found = provider.batch(request.path_params["batch_id"])
+        if found is None:
+            raise ApiError("batch_not_found", id=request.path_params["batch_id"])
+        surface, b = found
         try:
-            b = await run_in_threadpool(core.batches.step, request.path_params["batch_id"], lines)
+            b = await run_in_threadpool(surface.batches.step, b.id, lines)
         except ValueError as exc:
             raise _bad("lines", lines, str(exc)) from None
-        return json_response(batch_json(core, b))
+        return json_response(surface.batch_json(b, request))
 
     p = ADMIN_PREFIX
     return [
@@ -123,5 +140,6 @@ def admin_routes(core: Core, version: str) -> list[Route]:
         Route(f"{p}/timing", timing, methods=["GET", "PUT"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/mutations", mutations, methods=["GET", "PUT"]),
+        Route(f"{p}/webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{p}/batches/{{batch_id}}/step", step, methods=["POST"]),
     ]

@@ -1,4 +1,4 @@
-"""The ASGI application: a dialect's routes plus the admin surface, errors in one place."""
+"""The ASGI application: each surface's dialect routes plus the admin surface."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._core import Core
-from .._errors import ApiError
+from .._provider import Provider
+from ..dialects import Surface
+from ..model.errors import ApiError
 from ._admin import admin_routes
 from ._common import error_response, json_response, new_request_id
-from ._openai import openai_routes
 
 __all__ = ["create_app"]
 
@@ -44,12 +44,23 @@ class _RequestId:
         await self.app(scope, receive, send_with_id)
 
 
-class _CatchAll:
-    """Turns a bug of ours into a 500 in the dialect's envelope; the server keeps serving."""
+def _surface_at(provider: Provider, path: str) -> Surface:
+    """The surface whose base path is the longest prefix of `path` (the main one otherwise)."""
+    best = provider.main
+    length = -1
+    for surface in provider.surfaces:
+        base = surface.profile.http.base_path
+        if (path == base or path.startswith(base + "/")) and len(base) > length:
+            best, length = surface, len(base)
+    return best
 
-    def __init__(self, app: ASGIApp, core: Core) -> None:
+
+class _CatchAll:
+    """Turns a bug of ours into a 500 in the right dialect's envelope; the server keeps serving."""
+
+    def __init__(self, app: ASGIApp, provider: Provider) -> None:
         self.app = app
-        self.core = core
+        self.provider = provider
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -66,38 +77,33 @@ class _CatchAll:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            err = self.core.profile.error("server_error")
-            body = {"error": {"message": err.message, "type": err.type, "param": None, "code": err.code}}
+            surface = _surface_at(self.provider, str(scope.get("path", "")))
+            body = surface.dialect.error_body(surface.profile.error("server_error"))
             await json_response(body, 500)(scope, receive, send)
 
 
-def create_app(core: Core, version: str = "0") -> ASGIApp:
-    """The emulator's ASGI app for `core`'s profile."""
-    if core.profile.dialect != "openai":
-        # Other dialects' routes come with their own module; refuse rather than half-serve.
-        raise NotImplementedError(f"the emulator does not serve the {core.profile.dialect!r} dialect yet")
-    if core.profile.output.location != "files_api":
-        # Object-storage dialects (Scaleway) need input-by-URL and result keys beside the input.
-        raise NotImplementedError(
-            f"the emulator does not serve {core.profile.output.location!r} result storage "
-            f"(profile {core.profile.name!r}) yet"
-        )
-    routes: list[Route] = [*openai_routes(core), *admin_routes(core, version)]
+def create_app(provider: Provider, version: str = "0") -> ASGIApp:
+    """The emulator's ASGI app for `provider`'s surfaces."""
+    routes: list[BaseRoute] = []
+    for surface in provider.surfaces:
+        routes.extend(surface.dialect.routes(surface))
+    routes.extend(admin_routes(provider, version))
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(core, exc)
+        return error_response(_surface_at(provider, request.url.path), exc)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         name = "method_not_allowed" if exc.status_code == 405 else "not_found_route"
-        return error_response(core, ApiError(name, method=request.method, path=request.url.path))
+        surface = _surface_at(provider, request.url.path)
+        return error_response(surface, ApiError(name, method=request.method, path=request.url.path))
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(_CatchAll, core=core)],
+        middleware=[Middleware(_CatchAll, provider=provider)],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error},
     )
     # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.
     app.router.redirect_slashes = False
-    return _RequestId(app, core.profile.http.request_id_header)
+    return _RequestId(app, provider.profile.http.request_id_header)

@@ -1,22 +1,33 @@
-"""What every dialect's HTTP layer shares: JSON responses, the error envelope, auth, ids."""
+"""What every dialect's HTTP layer shares: JSON responses, error rendering, auth, ids."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from schemas import RenderedError
+from ..model import seams
+from ..model.errors import ApiError
+from ..model.records import Owner
 
-from .._core import Core
-from .._errors import ApiError
-from .._records import Owner
+if TYPE_CHECKING:
+    from ..dialects._base import Surface
 
-__all__ = ["Handler", "error_response", "json_response", "owner_of", "read_json"]
+__all__ = [
+    "Handler",
+    "build_routes",
+    "error_response",
+    "int_query",
+    "json_response",
+    "owner_of",
+    "read_json",
+    "with_errors",
+]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -26,32 +37,33 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def envelope(core: Core, err: RenderedError) -> dict[str, Any]:
-    """The dialect's error envelope (all four keys; mutations may break it on purpose)."""
-    inner: dict[str, Any] = {"message": err.message, "type": err.type, "param": err.param, "code": err.code}
-    if core.mutations.on("error_envelope_missing_type"):
-        del inner["type"]
-    if core.mutations.on("error_envelope_missing_code"):
-        del inner["code"]
-    return {"error": inner}
-
-
-def error_response(core: Core, exc: ApiError) -> Response:
-    """Render a catalogue error into the dialect's envelope and status."""
-    err = core.profile.error(exc.name, **exc.fields)
-    status = err.status
-    if status == 400 and core.mutations.on("wrong_error_status"):
-        status = 422
-    headers = {"x-should-retry": "false"} if status == 409 else None
-    resp = json_response(envelope(core, err), status)
-    if headers:
-        resp.headers.update(headers)
+def error_response(surface: Surface, exc: ApiError) -> Response:
+    """Render a catalogue error into the surface's envelope and status."""
+    err = surface.profile.error(exc.name, **exc.fields)
+    wire = seams.WireError(err.status, surface.dialect.error_body(err), exc.name)
+    wire = surface.mutations.apply(f"{seams.WIRE_ERROR}:{surface.dialect.name}", wire)
+    resp = json_response(wire.body, wire.status)
+    if wire.status == 409:
+        # The openai SDK retries 409s unless told not to; a refused cancel is final.
+        resp.headers["x-should-retry"] = "false"
     return resp
 
 
-def owner_of(core: Core, request: Request) -> Owner:
+def with_errors(surface: Surface, handler: Handler) -> Handler:
+    """`handler` with contract errors rendered in `surface`'s envelope."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(surface, exc)
+
+    return wrapped
+
+
+def owner_of(surface: Surface, request: Request) -> Owner:
     """Authenticate the request with the profile's auth header; raises the 401s."""
-    http = core.profile.http
+    http = surface.profile.http
     raw = request.headers.get(http.auth_header)
     key: str | None = None
     if raw:
@@ -63,7 +75,7 @@ def owner_of(core: Core, request: Request) -> Owner:
         else:
             key = raw.strip()
     project = request.headers.get(http.project_header) if http.project_header else None
-    return core.authenticate(key, project)
+    return surface.access.authenticate(key, project)
 
 
 async def read_json(request: Request) -> Any:
@@ -75,6 +87,36 @@ async def read_json(request: Request) -> Any:
         raise ApiError("invalid_json_body") from None
 
 
+def int_query(request: Request, name: str, default: int, maximum: int) -> int:
+    """An integer query parameter between 1 and `maximum`; the dialect's 400 otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError("invalid_value", param=name, value=raw, expected=f"an integer between 1 and {maximum}") from None
+    if not 1 <= value <= maximum:
+        raise ApiError("invalid_value", param=name, value=raw, expected=f"an integer between 1 and {maximum}")
+    return value
+
+
 def new_request_id() -> str:
     """A request id for the `x-request-id` header."""
     return "req_" + uuid.uuid4().hex
+
+
+def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
+    """A route for every profile operation the dialect handles, errors in its envelope.
+
+    Literal paths come before templated ones, so `/files/{id}` never shadows a longer route.
+    """
+    http = surface.profile.http
+    routes: list[Route] = []
+    for op in sorted(http.operations, key=lambda o: http.operations[o][1].count("{")):
+        route = http.route(op)
+        if route is None or op not in handlers:
+            continue
+        method, path = route
+        routes.append(Route(path, with_errors(surface, handlers[op]), methods=[method], name=op))
+    return routes

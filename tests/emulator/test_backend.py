@@ -70,6 +70,11 @@ def test_mock_honours_max_tokens_and_multi_message_prompts() -> None:
             lambda b: b["output"][0]["content"][0]["text"] == "there hello",
         ),
         ("/v1/moderations", {"input": ["a", "b"]}, lambda b: [r["flagged"] for r in b["results"]] == [False, False]),
+        (
+            "/v1/audio/transcriptions",
+            {"model": "whisper-1", "file": "https://example.invalid/a.mp3", "prompt": "good morning"},
+            lambda b: b == {"text": "morning good"},
+        ),
     ],
 )
 def test_mock_endpoints(endpoint: str, body: dict[str, Any], check: Any) -> None:
@@ -83,10 +88,71 @@ def test_mock_refuses_bad_bodies_as_line_errors() -> None:
     for endpoint, body in [
         ("/v1/chat/completions", {"model": "m"}),
         ("/v1/embeddings", {"model": "m"}),
+        ("/v1/inference/chat", {"model": "m", "messages": []}),
+        ("/v1/inference/embed", {"model": "m", "input": [1, 2]}),
+        ("/v1/audio/transcriptions", {"model": "whisper-1", "prompt": "no audio"}),
+        ("/v1/audio/transcriptions", {"model": "whisper-1", "file": ""}),
         ("/v1/images/edits", {}),
     ]:
         reply = MockBackend().execute(_req(endpoint, body))
         assert reply.status_code == 400 and reply.body is not None and "message" in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("native", "openai", "body"),
+    [
+        (
+            "/v1/inference/chat",
+            "/v1/chat/completions",
+            {
+                "model": "scailabs/poolnoodle-omni",
+                "messages": [{"role": "user", "content": "Summarize: a b"}],
+                "max_tokens": 2,
+            },
+        ),
+        (
+            "/v1/inference/embed",
+            "/v1/embeddings",
+            {"model": "openai/text-embedding-3-small", "input": ["First text", "Second text"]},
+        ),
+    ],
+)
+def test_scaigrid_inference_paths_answer_like_their_openai_twins(
+    native: str, openai: str, body: dict[str, Any]
+) -> None:
+    """ScaiGrid's native chat and embed lines get the very reply of the OpenAI endpoint."""
+    backend = MockBackend()
+    reply = backend.execute(_req(native, body))
+    assert reply == backend.execute(_req(openai, body))
+    assert reply.status_code == 200 and reply.body is not None
+
+
+def test_scaigrid_inference_chat_is_a_chat_completion_and_embed_a_list() -> None:
+    """The reply shapes the ScaiGrid contract names: a chat.completion, an embeddings list."""
+    backend = MockBackend(embedding_dimensions=4)
+    chat = backend.execute(_req("/v1/inference/chat", {"model": "m", "messages": [{"role": "user", "content": "x y"}]}))
+    assert chat.body is not None and chat.body["object"] == "chat.completion"
+    assert chat.body["choices"][0]["message"]["content"] == "y x"
+    embed = backend.execute(_req("/v1/inference/embed", {"model": "e", "input": "one text"}))
+    assert embed.body is not None and embed.body["object"] == "list"
+    assert [len(item["embedding"]) for item in embed.body["data"]] == [4]
+
+
+def test_transcription_is_deterministic_from_the_file_without_a_prompt() -> None:
+    """Equal bodies give equal text; another file gives another text; the error names `file`."""
+    backend = MockBackend()
+    body = {"model": "whisper-1", "file": "s3://bucket/a.wav"}
+    first, again = (
+        backend.execute(_req("/v1/audio/transcriptions", body)),
+        backend.execute(_req("/v1/audio/transcriptions", dict(body))),
+    )
+    other = backend.execute(_req("/v1/audio/transcriptions", {**body, "file": "s3://bucket/b.wav"}))
+    assert first == again and first.status_code == 200 and first.body is not None
+    assert set(first.body) == {"text"} and first.body["text"].startswith("transcript ")
+    assert other.body is not None and other.body["text"] != first.body["text"]
+    missing = backend.execute(_req("/v1/audio/transcriptions", {"model": "whisper-1"}))
+    assert missing.status_code == 400 and missing.body is not None
+    assert missing.body["error"]["param"] == "file"
 
 
 def _upstream() -> Starlette:

@@ -118,7 +118,7 @@ def test_batch_whose_input_and_output_span_parts(monkeypatch: pytest.MonkeyPatch
         by_id = {o["custom_id"]: o["response"]["body"]["choices"][0]["message"]["content"] for o in out}
         assert by_id["r7"] == "y x w7"
         client.files.delete(done.output_file_id)
-        assert emu.core.store.keys(f"files/{done.output_file_id}") == []
+        assert emu.store.keys(f"files/{done.output_file_id}") == []
 
 
 def test_abandoned_download_does_not_keep_the_interpreter_alive(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from schemas import load_profile
 from schemas._validation import (
     SchemaValidationError,
     SchemaViolation,
@@ -54,8 +55,11 @@ REQUIRED_NAMES = (
     "openai/output_line",
     "openai/result_line",
     "scaigrid/batch",
+    "scaigrid/batch_list",
+    "scaigrid/error",
     "scaigrid/input_line",
     "scaigrid/result_line",
+    "scaigrid/webhook_event",
 )
 NAMES = schema_names()
 
@@ -190,6 +194,65 @@ def test_scaleway_style_batch_with_uuid_ids_and_url_files_validates() -> None:
     validate("openai/batch", batch)
 
 
+# --- the ScaiGrid schemas agree with the ScaiGrid profile ---------------------------
+
+SCAIGRID_BATCH_FIELDS = (
+    "id",
+    "object",
+    "status",
+    "endpoint_completion_window",
+    "input_file_url",
+    "webhook_url",
+    "total_count",
+    "completed_count",
+    "failed_count",
+    "results_url",
+    "errors",
+    "created_at",
+    "expires_at",
+)
+
+
+def test_scaigrid_batch_requires_every_field_of_the_contract() -> None:
+    schema = load_schema("scaigrid/batch")
+    assert set(schema["required"]) == set(SCAIGRID_BATCH_FIELDS)
+    assert set(schema["properties"]) == set(SCAIGRID_BATCH_FIELDS)
+    profile = load_profile("scaigrid")
+    assert schema["properties"]["status"]["enum"] == list(profile.lifecycle.statuses)
+    assert set(schema["properties"]["endpoint_completion_window"]["enum"]) == set(profile.windows)
+
+
+@pytest.mark.parametrize("status", ["pending", "processing", "completed", "failed", "cancelled"])
+def test_scaigrid_batch_in_every_status_validates(status: str) -> None:
+    validate("scaigrid/batch", _scaigrid_batch(status))
+
+
+def test_scaigrid_batch_cancelled_while_pending_has_no_results_url() -> None:
+    validate("scaigrid/batch", _scaigrid_batch("cancelled", results_url=None, total_count=0))
+
+
+def test_every_scaigrid_catalogue_error_fits_the_envelope() -> None:
+    for name, spec in load_profile("scaigrid").errors.items():
+        rendered = spec.render(param="p", value="v", reason="r", id="i", status="s", size=1, max=2)
+        body = {"error": {"code": rendered.code, "message": rendered.message, "param": rendered.param}}
+        assert get_validator("scaigrid/error").errors(body) == [], name
+
+
+def test_every_scaigrid_validation_error_fits_a_failed_batch() -> None:
+    entries = []
+    for entry in load_profile("scaigrid").validation.values():
+        code, message, param = entry.render(param="body.model", value="v", id="s3://b/k", count=1, max=2, min=1)
+        entries.append({"code": code, "message": message, "line": 1 if entry.line else None, "param": param})
+    validate("scaigrid/batch", _scaigrid_batch("failed", errors=entries))
+
+
+def test_scaigrid_webhook_event_types_are_the_profiles() -> None:
+    hooks = load_profile("scaigrid").webhooks
+    assert hooks is not None
+    schema = load_schema("scaigrid/webhook_event")
+    assert set(schema["properties"]["type"]["enum"]) == set(hooks.events.values())
+
+
 # --- wrong objects fail, and say why -----------------------------------------------
 
 
@@ -222,6 +285,44 @@ def _batch(**changes: object) -> dict[str, Any]:
     }
     batch.update(changes)
     return batch
+
+
+_SCAIGRID_ID = "3f2b6c1e-8a4d-4e2f-9b7a-1c5d0e9f2a3b"
+_SCAIGRID_RESULTS = f"http://127.0.0.1:8000/v1/inference/batch/{_SCAIGRID_ID}/results"
+
+
+def _scaigrid_batch(status: str = "processing", **changes: object) -> dict[str, Any]:
+    """A ScaiGrid batch in `status` that follows the contract, then `changes`."""
+    batch: dict[str, Any] = {
+        "id": _SCAIGRID_ID,
+        "object": "batch",
+        "status": status,
+        "endpoint_completion_window": "24h",
+        "input_file_url": "s3://my-bucket/input.jsonl",
+        "webhook_url": None,
+        "total_count": 0 if status == "pending" else 3,
+        "completed_count": 0 if status == "pending" else 2,
+        "failed_count": 0 if status == "pending" else 1,
+        "results_url": _SCAIGRID_RESULTS if status in ("completed", "cancelled") else None,
+        "errors": None,
+        "created_at": 1764300000,
+        "expires_at": 1764386400,
+    }
+    if status == "failed":
+        batch["errors"] = [{"code": "INVALID_JSON_LINE", "message": "m", "line": 2, "param": None}]
+    batch.update(changes)
+    return batch
+
+
+def _scaigrid_event(**changes: object) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "id": "evt_0123456789abcdef01234567",
+        "type": "batch.completed",
+        "created_at": 1764303000,
+        "data": _scaigrid_batch("completed"),
+    }
+    event.update(changes)
+    return event
 
 
 def _input_line(**changes: object) -> dict[str, Any]:
@@ -635,7 +736,7 @@ WRONG = [
     ),
     pytest.param(
         "scaigrid/batch",
-        {"id": "b1", "status": "in_progress"},
+        _scaigrid_batch(status="in_progress"),
         "$.status",
         ["'in_progress' is not one of ['pending'"],
         "enum",
@@ -643,11 +744,147 @@ WRONG = [
     ),
     pytest.param(
         "scaigrid/batch",
-        {"id": "b1", "status": "completed", "failed_count": "1"},
+        _scaigrid_batch("completed", failed_count="1"),
         "$.failed_count",
         ["'1' is not of type 'integer'"],
         "type",
         id="scaigrid-failed-count",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch(total_count=-1),
+        "$.total_count",
+        ["-1 is less than the minimum of 0"],
+        "minimum",
+        id="scaigrid-negative-count",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _without(_scaigrid_batch("pending"), "results_url"),
+        "$",
+        ["'results_url' is a required property"],
+        "required",
+        id="scaigrid-results-url-absent",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("completed", results_url=None),
+        "$.results_url",
+        ["None is not of type 'string'"],
+        "type",
+        id="scaigrid-completed-without-results-url",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("processing", results_url=_SCAIGRID_RESULTS),
+        "$.results_url",
+        ["is not of type 'null'"],
+        "type",
+        id="scaigrid-results-url-while-processing",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("failed", errors=None),
+        "$.errors",
+        ["None is not of type 'array'"],
+        "type",
+        id="scaigrid-failed-without-errors",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("failed", errors=[{"code": "INVALID_JSON_LINE", "message": "m", "param": None}]),
+        "$.errors[0]",
+        ["'line' is a required property"],
+        "required",
+        id="scaigrid-error-entry-without-line",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("pending", endpoint_completion_window="2h"),
+        "$.endpoint_completion_window",
+        ["'2h' is not one of ['24h', '4h', '1h']"],
+        "enum",
+        id="scaigrid-window",
+    ),
+    pytest.param(
+        "scaigrid/batch",
+        _scaigrid_batch("pending", total_count=3),
+        "$.total_count",
+        ["0 was expected, got 3"],
+        "const",
+        id="scaigrid-pending-with-counts",
+    ),
+    pytest.param(
+        "scaigrid/batch_list",
+        {"object": "list", "data": [_scaigrid_batch()]},
+        "$",
+        ["'has_more' is a required property"],
+        "required",
+        id="scaigrid-list-without-has-more",
+    ),
+    pytest.param(
+        "scaigrid/batch_list",
+        {"object": "list", "data": [_scaigrid_batch(status="queued")], "has_more": False},
+        "$.data[0].status",
+        ["'queued' is not one of ['pending'"],
+        "enum",
+        id="scaigrid-list-item",
+    ),
+    pytest.param(
+        "scaigrid/error",
+        {"error": {"code": "quota_exceeded", "message": "m", "param": None}},
+        "$.error.code",
+        ["'quota_exceeded' does not match"],
+        "pattern",
+        id="scaigrid-error-lower-case-code",
+    ),
+    pytest.param(
+        "scaigrid/error",
+        {"error": {"code": "QUOTA_EXCEEDED", "param": None}},
+        "$.error",
+        ["'message' is a required property"],
+        "required",
+        id="scaigrid-error-without-message",
+    ),
+    pytest.param(
+        "scaigrid/error",
+        _error(),
+        "$.error.code",
+        ["None is not of type 'string'"],
+        "type",
+        id="scaigrid-error-openai-envelope",
+    ),
+    pytest.param(
+        "scaigrid/webhook_event",
+        _scaigrid_event(id="evt_123"),
+        "$.id",
+        ["'evt_123' does not match"],
+        "pattern",
+        id="scaigrid-event-id",
+    ),
+    pytest.param(
+        "scaigrid/webhook_event",
+        _scaigrid_event(type="batch.failed"),
+        "$.data.status",
+        ["'failed' was expected, got 'completed'"],
+        "const",
+        id="scaigrid-event-type-against-status",
+    ),
+    pytest.param(
+        "scaigrid/webhook_event",
+        _scaigrid_event(type="batch.expired"),
+        "$.type",
+        ["'batch.expired' is not one of"],
+        "enum",
+        id="scaigrid-event-openai-type",
+    ),
+    pytest.param(
+        "scaigrid/webhook_event",
+        _scaigrid_event(data={"id": _SCAIGRID_ID}),
+        "$.data",
+        ["'object' is a required property"],
+        "required",
+        id="scaigrid-event-data-not-a-batch",
     ),
     pytest.param(
         "scaigrid/input_line",

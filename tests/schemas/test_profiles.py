@@ -353,6 +353,55 @@ BROKEN = [
         "'48h' is not a key of [windows]",
     ),
     (
+        "webhooks-table-without-capability",
+        "webhooks = true",
+        "webhooks = false",
+        "capabilities.webhooks",
+        "contradicts the [webhooks] table",
+    ),
+    (
+        "webhook-event-for-a-non-terminal-role",
+        'expired = "batch.expired"',
+        'in_progress = "batch.in_progress"',
+        "webhooks.events.in_progress",
+        "'in_progress' is not a terminal role",
+    ),
+    (
+        "webhook-max-attempts-zero",
+        "max_attempts = { value = 5,",
+        "max_attempts = { value = 0,",
+        "webhooks.max_attempts",
+        "must be >= 1",
+    ),
+    (
+        "webhook-backoff-shorter-than-the-retries",
+        "backoff_seconds = { value = [1, 2, 4, 8],",
+        "backoff_seconds = { value = [1, 2],",
+        "webhooks.backoff_seconds",
+        "gives 2 delays; max_attempts = 5 needs 4",
+    ),
+    (
+        "webhook-backoff-not-a-number",
+        "backoff_seconds = { value = [1, 2, 4, 8],",
+        'backoff_seconds = { value = [1, "2", 4, 8],',
+        "webhooks.backoff_seconds",
+        "item 1 must be a number of seconds",
+    ),
+    (
+        "webhook-header-not-a-token",
+        'delivery_header = { value = "webhook-id",',
+        'delivery_header = { value = "webhook id",',
+        "webhooks.delivery_header",
+        "not a valid HTTP header name",
+    ),
+    (
+        "openai-error-without-type",
+        'type = "rate_limit_error"\n',
+        "",
+        "errors.rate_limited.type",
+        "is required but missing",
+    ),
+    (
         "unknown-dialect",
         'dialect = "openai"',
         'dialect = "openia"',
@@ -475,3 +524,207 @@ def test_scaigrid_native_dialect() -> None:
     assert profile.limits.inline_base64_max_bytes > 0 and profile.limits.max_concurrent_batches == 10
     assert profile.has("webhooks") and not profile.has("files_api")
     assert profile.errors["quota_exceeded"].code == "QUOTA_EXCEEDED"
+
+
+def test_scaigrid_routes_compat_and_timestamps() -> None:
+    profile = load_profile("scaigrid")
+    assert profile.http.route("batch_results") == ("GET", "/v1/inference/batch/{batch_id}/results")
+    assert not profile.fact("http.operations.batch_results").verified
+    assert profile.fact("http.operations.create_batch").verified
+    assert dict(profile.lifecycle.timestamps) == {"pending": "created_at"}
+    assert profile.endpoints == ("/v1/inference/chat", "/v1/inference/embed")
+    assert profile.limits.max_upload_bytes == 0
+    compat = profile.compat
+    assert compat is not None
+    assert (compat.openai_base_path, compat.openai_profile) == ("/oai/v1", "openai")
+    assert compat.reference("file-abc") == "scaigrid://file/file-abc"
+    assert load_profile(compat.openai_profile).dialect == "openai"
+    assert "What's next" in profile.fact("compat.openai_base_path").source
+    assert profile.fact("compat.file_reference").verified
+    assert not profile.fact("compat.openai_profile").verified
+    assert all(load_profile(name).compat is None for name in NAMES if name != "scaigrid")
+
+
+def test_scaigrid_webhooks() -> None:
+    profile = load_profile("scaigrid")
+    hooks = profile.webhooks
+    assert hooks is not None
+    assert hooks.subscribe_field == "webhook_url"
+    assert dict(hooks.events) == {
+        "completed": "batch.completed",
+        "failed": "batch.failed",
+        "cancelled": "batch.cancelled",
+    }
+    assert hooks.event_type("expired") is None
+    assert (hooks.event_header, hooks.delivery_header) == ("X-ScaiGrid-Event", "X-ScaiGrid-Delivery")
+    assert hooks.max_attempts == 5 and hooks.backoff_seconds == (1.0, 2.0, 4.0, 8.0)
+    for key in ("subscribe_field", "events.completed", "max_attempts", "backoff_seconds"):
+        prov = profile.fact(f"webhooks.{key}")
+        assert not prov.verified and "samples were not captured" in prov.source
+
+
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
+def test_webhook_capability_comes_with_its_rules(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.has("webhooks") == (profile.webhooks is not None)
+    if profile.webhooks is not None:
+        for role in profile.webhooks.events:
+            assert profile.lifecycle.status(role) in profile.lifecycle.terminal
+        assert len(profile.webhooks.backoff_seconds) >= profile.webhooks.max_attempts - 1
+
+
+# Every ScaiGrid error: (name, HTTP status, code, param with its template fields filled).
+SCAIGRID_ERRORS = [
+    ("unauthorized", 401, "UNAUTHORIZED", None),
+    ("missing_auth", 401, "UNAUTHORIZED", None),
+    ("missing_parameter", 400, "INVALID_REQUEST", "<param>"),
+    ("invalid_completion_window", 400, "INVALID_REQUEST", "endpoint_completion_window"),
+    ("invalid_value", 400, "INVALID_REQUEST", "<param>"),
+    ("invalid_json_body", 400, "INVALID_REQUEST", None),
+    ("file_too_large", 429, "QUOTA_EXCEEDED", None),
+    ("batch_not_found", 404, "NOT_FOUND", "batch_id"),
+    ("cancel_terminal", 409, "CONFLICT", None),
+    ("not_found_route", 404, "NOT_FOUND", None),
+    ("method_not_allowed", 405, "METHOD_NOT_ALLOWED", None),
+    ("rate_limited", 429, "RATE_LIMITED", None),
+    ("server_error", 500, "INTERNAL_ERROR", None),
+    ("quota_exceeded", 429, "QUOTA_EXCEEDED", None),
+    ("invalid_input_url", 400, "INVALID_REQUEST", "input_file_url"),
+    ("invalid_base64", 400, "INVALID_REQUEST", "input_file_base64"),
+    ("invalid_webhook_url", 400, "INVALID_REQUEST", "webhook_url"),
+    ("results_not_ready", 404, "NOT_FOUND", "batch_id"),
+    ("inline_too_large", 429, "QUOTA_EXCEEDED", "input_file_base64"),
+    ("conflicting_input", 400, "INVALID_REQUEST", None),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "code", "param"), SCAIGRID_ERRORS, ids=[e[0] for e in SCAIGRID_ERRORS])
+def test_scaigrid_error_catalogue(name: str, status: int, code: str, param: str | None) -> None:
+    spec = load_profile("scaigrid").errors[name]
+    rendered = spec.render(**_template_fields(spec.message, spec.param, spec.code))
+    assert (rendered.status, rendered.code, rendered.param) == (status, code, param)
+    # ScaiGrid's envelope is {code, message, param}: no error type.
+    assert spec.type is None and rendered.type is None
+
+
+def test_scaigrid_error_templates_name_their_fields() -> None:
+    errors = load_profile("scaigrid").errors
+    expected = {
+        "invalid_input_url": {"value", "reason"},
+        "invalid_webhook_url": {"value", "reason"},
+        "results_not_ready": {"id", "status"},
+        "inline_too_large": {"size", "max"},
+    }
+    for name, fields in expected.items():
+        assert set(_template_fields(errors[name].message)) == fields, name
+    message = errors["quota_exceeded"].render(limit="concurrent batches", max=10).message
+    assert message == "Quota exceeded: concurrent batches is limited to 10."
+
+
+def test_scaigrid_validation_codes_are_upper_case() -> None:
+    profile = load_profile("scaigrid")
+    codes = {name: entry.code for name, entry in profile.validation.items()}
+    assert all(code == code.upper() for code in codes.values())
+    assert codes["invalid_json_line"] == "INVALID_JSON_LINE"
+    assert codes["missing_field"] == "MISSING_REQUIRED_PARAMETER"
+    assert codes["duplicate_custom_id"] == "DUPLICATE_CUSTOM_ID"
+    assert codes["invalid_url"] == "INVALID_URL"
+    assert codes["input_file_not_found"] == "INPUT_FILE_NOT_FOUND"
+    assert codes["too_many_requests"] == "QUOTA_EXCEEDED"
+    assert profile.validation["input_file_not_found"].param == "input_file_url"
+    verified = {name for name in profile.validation if profile.fact(f"validation.{name}.code").verified}
+    assert verified == {"too_many_requests"}
+
+
+def test_openai_errors_keep_their_type() -> None:
+    for spec in load_profile("openai").errors.values():
+        assert spec.type and spec.render().type == spec.type
+
+
+SCAIGRID_TEXT = (PROFILES_DIR / "scaigrid.toml").read_text(encoding="utf-8")
+_SCAIGRID_WEBHOOKS = SCAIGRID_TEXT[SCAIGRID_TEXT.index("[webhooks]\n") : SCAIGRID_TEXT.index("# HTTP errors")]
+
+# (test id, text in scaigrid.toml, replacement, key named by the error, fragment of the problem)
+SCAIGRID_BROKEN = [
+    (
+        "webhooks-capability-without-table",
+        _SCAIGRID_WEBHOOKS,
+        "",
+        "webhooks",
+        "capabilities.webhooks = true needs a [webhooks] table",
+    ),
+    (
+        "webhook-event-for-a-role-without-status",
+        'cancelled = "batch.cancelled"\n',
+        'cancelled = "batch.cancelled"\nexpired = "batch.expired"\n',
+        "webhooks.events.expired",
+        "role 'expired' has no status in lifecycle.roles",
+    ),
+    (
+        "webhook-event-type-twice",
+        'failed = "batch.failed"',
+        'failed = "batch.completed"',
+        "webhooks.events.failed",
+        "already given to another role",
+    ),
+    (
+        "compat-profile-unknown",
+        'openai_profile = { value = "openai",',
+        'openai_profile = { value = "open-ai",',
+        "compat.openai_profile",
+        "names no bundled profile 'open-ai'",
+    ),
+    (
+        "compat-profile-itself",
+        'openai_profile = { value = "openai",',
+        'openai_profile = { value = "scaigrid",',
+        "compat.openai_profile",
+        "must name another profile",
+    ),
+    (
+        "compat-base-path-trailing-slash",
+        'openai_base_path = "/oai/v1"',
+        'openai_base_path = "/oai/v1/"',
+        "compat.openai_base_path",
+        "must start with '/' and not end with one",
+    ),
+    (
+        "compat-file-reference-without-file-id",
+        'file_reference = { value = "scaigrid://file/{file_id}",',
+        'file_reference = { value = "scaigrid://file/{id}",',
+        "compat.file_reference",
+        "template over {file_id} alone",
+    ),
+    (
+        "error-with-a-type",
+        'code = "RATE_LIMITED"\n',
+        'code = "RATE_LIMITED"\ntype = "rate_limit_error"\n',
+        "errors.rate_limited.type",
+        "has no `type`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fragment"), [b[1:] for b in SCAIGRID_BROKEN], ids=[b[0] for b in SCAIGRID_BROKEN]
+)
+def test_broken_scaigrid_profile_is_refused_naming_file_and_key(
+    tmp_path: Path, old: str, new: str, key: str, fragment: str
+) -> None:
+    assert SCAIGRID_TEXT.count(old) == 1, f"the edit must hit exactly one place in scaigrid.toml: {old!r}"
+    path = tmp_path / "scaigrid.toml"
+    path.write_text(SCAIGRID_TEXT.replace(old, new), encoding="utf-8")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    error = info.value
+    assert (error.file, error.key) == (str(path), key)
+    assert fragment in error.problem
+
+
+def test_scaigrid_list_pages_like_openai_and_says_it_is_inferred() -> None:
+    profile = load_profile("scaigrid")
+    assert profile.has("pagination") and not profile.fact("capabilities.pagination").verified
+    batches = profile.batches
+    assert (batches.list_default_limit, batches.list_max_limit, batches.list_order) == (20, 100, "desc")
+    assert profile.fact("http.operations.list_batches").verified
+    assert "limit, after" in profile.fact("http.operations.list_batches").source

@@ -1,13 +1,18 @@
-"""The model layer's records: files and batches, dialect-neutral, no HTTP in sight."""
+"""The model layer's records: files, batches and what a batch was given, dialect-neutral.
+
+Nothing here knows a wire field name: the dialects' serializers map these records onto
+their own shapes (`BatchRecord.results["output"]` is OpenAI's `output_file_id`, ScaiGrid's
+`results_url` comes from `results["results"]`).
+"""
 
 from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["BatchRecord", "FileRecord", "LinePlan", "Owner", "Usage"]
+__all__ = ["BatchRecord", "FileRecord", "InputObject", "InputRef", "LinePlan", "Owner", "Usage"]
 
 #: Who owns an object: (API key, project header value or "").
 Owner = tuple[str, str]
@@ -29,12 +34,39 @@ class FileRecord:
     parts: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class InputRef:
+    """Where a batch's input comes from, as the client named it.
+
+    `kind` is "file" (a Files API id), "url" (an object URL: s3://, http(s)://, a dialect's
+    own scheme) or "inline" (the bytes came with the create request and were stored under
+    the internal key `value`). `display` is what the dialect echoes back (None for inline).
+    """
+
+    kind: Literal["file", "url", "inline"]
+    value: str
+
+    @property
+    def display(self) -> str | None:
+        """The reference as the client gave it, or None for inline input."""
+        return None if self.kind == "inline" else self.value
+
+
+@dataclass(frozen=True)
+class InputObject:
+    """A readable input: an object of the store's endpoint (`bucket` None: the emulator's own)."""
+
+    key: str
+    parts: tuple[int, ...] = ()
+    bucket: str | None = None
+    size: int = 0
+
+
 @dataclass
 class LinePlan:
     """Where each valid request line sits in the input object, in input order."""
 
-    key: str
-    parts: tuple[int, ...] = ()
+    source: InputObject
     offsets: array[int] = field(default_factory=lambda: array("q"))
     lengths: array[int] = field(default_factory=lambda: array("q"))
     model: str | None = None
@@ -50,16 +82,6 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        """The OpenAI BatchUsage shape."""
-        return {
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": self.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": self.input_tokens + self.output_tokens,
-        }
-
 
 def _spool() -> SpooledTemporaryFile[bytes]:
     # Small: a SpooledTemporaryFile that rolls over copies its whole buffer once more.
@@ -68,19 +90,25 @@ def _spool() -> SpooledTemporaryFile[bytes]:
 
 @dataclass
 class BatchRecord:
-    """A batch and its progress. `status` is the dialect's native name; `role` the canonical one."""
+    """A batch and its progress. `status` is the dialect's native name; `role` the canonical one.
+
+    `results` names the stored result objects by kind ("output", "error" for two files;
+    "results" for one file holding both outcomes); a dialect serializes them as it must.
+    """
 
     id: str
     owner: Owner
     endpoint: str
-    input_file_id: str
-    completion_window: str
+    input: InputRef
+    window: str
     metadata: dict[str, str] | None
     created_at: int
     expires_at: int | None
     status: str
     role: str
     output_expires_after: int | None = None
+    webhook_url: str | None = None
+    seq: int = 0
     stamps: dict[str, int] = field(default_factory=dict)
     entered: dict[str, float] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
@@ -88,8 +116,7 @@ class BatchRecord:
     completed: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] | None = None
-    output_file_id: str | None = None
-    error_file_id: str | None = None
+    results: dict[str, str] = field(default_factory=dict)
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     plan: LinePlan | None = None
@@ -98,7 +125,16 @@ class BatchRecord:
     err_spool: SpooledTemporaryFile[bytes] = field(default_factory=_spool, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def terminal(self) -> bool:
+        """Whether the batch has reached a terminal role."""
+        return self.role in TERMINAL_ROLES
+
     def close_spools(self) -> None:
         """Release the temporary result buffers."""
         self.out_spool.close()
         self.err_spool.close()
+
+
+#: The canonical roles a batch never leaves.
+TERMINAL_ROLES = frozenset({"completed", "failed", "expired", "cancelled"})

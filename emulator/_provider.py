@@ -1,0 +1,213 @@
+"""The composition root: one emulated provider, its surfaces and the services behind them.
+
+`Provider` builds, for a profile, the model layer's services with their collaborators
+given explicitly (repository, store, clock, engine, sink, input resolver, notifier), and a
+`Surface` per dialect it serves: the profile's own, plus the OpenAI-compatible surface a
+profile may declare beside it (`[compat]`, ScaiGrid's `/oai/v1`), sharing one store, clock,
+backend, faults and mutations. Nothing here knows a wire field name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from schemas import Profile, load_profile
+
+from ._backend import MockBackend, ModelBackend
+from ._clock import Clock, VirtualClock
+from ._faults import FaultSet
+from ._ids import IdFactory
+from ._mutations import Mutations
+from ._storage import ObjectStore
+from ._timing import TimingModel
+from ._webhooks import WebhookDispatcher
+from .dialects import Surface, catalogue_for, dialect_for
+from .model.access import Access
+from .model.batches import BatchService
+from .model.engine import Engine
+from .model.files import FileService
+from .model.inputs import InputResolver
+from .model.lifecycle import Transitions
+from .model.notify import NoNotifier, Notifier, WebhookNotifier
+from .model.records import BatchRecord
+from .model.repository import MemoryRepository, Repository
+from .model.results import sink_for
+
+__all__ = ["DEFAULT_WEBHOOK_HOSTS", "Provider"]
+
+#: Hosts a webhook may be delivered to unless configured otherwise: this machine only.
+DEFAULT_WEBHOOK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class Provider:
+    """Everything one emulated provider holds."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        api_keys: tuple[str, ...],
+        clock: Clock | None = None,
+        timing: TimingModel | None = None,
+        store: ObjectStore | None = None,
+        backend: ModelBackend | None = None,
+        seed: int | None = None,
+        webhook_hosts: tuple[str, ...] = DEFAULT_WEBHOOK_HOSTS,
+        public_url: str = "",
+    ) -> None:
+        self.profile = profile
+        self.clock: Clock = clock or VirtualClock()
+        self._timing = timing or TimingModel()
+        self.store = store or ObjectStore()
+        self.backend: ModelBackend = backend or MockBackend()
+        self.seed = seed if seed is not None else 0
+        self.ids = IdFactory(seed)
+        self.faults = FaultSet()
+        self.mutations = Mutations(catalogue_for(profile))
+        self.access = Access(api_keys, self.mutations)
+        self.lock = threading.RLock()
+        self.public_url = public_url
+        self.webhooks: WebhookDispatcher | None = None
+        # Only a dialect whose batches subscribe to their own end (a create field) gets a
+        # dispatcher; OpenAI's project-level webhooks are registered outside the API.
+        if profile.webhooks is not None and profile.has("webhooks") and profile.webhooks.subscribe_field:
+            self.webhooks = WebhookDispatcher(
+                clock=self.clock,
+                allowed_hosts=webhook_hosts,
+                max_attempts=profile.webhooks.max_attempts,
+                backoff_seconds=profile.webhooks.backoff_seconds,
+            )
+        compat: Surface | None = None
+        if profile.compat is not None:
+            base = load_profile(profile.compat.openai_profile)
+            http = dataclasses.replace(base.http, base_path=profile.compat.openai_base_path)
+            compat = self._surface(dataclasses.replace(base, http=http), files_of=None)
+        self.main = self._surface(
+            profile,
+            files_of=compat.repo if compat is not None else None,
+            file_reference=profile.compat.file_reference if profile.compat is not None else "",
+        )
+        self.surfaces: tuple[Surface, ...] = (self.main,) if compat is None else (self.main, compat)
+
+    def _surface(self, profile: Profile, *, files_of: Repository | None, file_reference: str = "") -> Surface:
+        dialect = dialect_for(profile)
+        repo = MemoryRepository()
+        common: dict[str, Any] = {"store": self.store, "ids": self.ids, "lock": self.lock}
+        files = None
+        if profile.files.api:
+            files = FileService(
+                profile, repo=repo, clock=self.clock, access=self.access, mutations=self.mutations, **common
+            )
+        inputs = InputResolver(
+            profile,
+            store=self.store,
+            access=self.access,
+            files=repo if profile.files.api else files_of,
+            file_reference=file_reference,
+        )
+        transitions = Transitions(profile)
+        surface_ref: list[Surface] = []
+        notifier: Notifier = NoNotifier()
+        check_webhook_url = None
+        if self.webhooks is not None and profile is self.profile:
+            check_webhook_url = self.webhooks.check_url
+            notifier = WebhookNotifier(
+                profile,
+                dispatcher=self.webhooks,
+                render=lambda b, eid, kind, at: dialect.event_json(surface_ref[0], b, eid, kind, at),
+                clock=self.clock,
+                ids=self.ids,
+                mutations=self.mutations,
+            )
+        engine = Engine(
+            profile,
+            transitions=transitions,
+            clock=self.clock,
+            timing=self._timing,
+            store=self.store,
+            backend=self.backend,
+            faults=self.faults,
+            lines=dialect.line_writer(profile),
+            sink=sink_for(profile, repo=repo, clock=self.clock, mutations=self.mutations, **common),
+            inputs=inputs,
+            notifier=notifier,
+            mutations=self.mutations,
+            seed=self.seed,
+        )
+        batches = BatchService(
+            profile,
+            repo=repo,
+            engine=engine,
+            inputs=inputs,
+            transitions=transitions,
+            clock=self.clock,
+            access=self.access,
+            mutations=self.mutations,
+            check_webhook_url=check_webhook_url,
+            **common,
+        )
+        surface = Surface(
+            profile=profile,
+            dialect=dialect,
+            repo=repo,
+            files=files,
+            batches=batches,
+            engine=engine,
+            access=self.access,
+            mutations=self.mutations,
+            clock=self.clock,
+            lock=self.lock,
+            public_url=lambda: self.public_url,
+        )
+        surface_ref.append(surface)
+        return surface
+
+    # -- shared knobs -----------------------------------------------------------------
+
+    @property
+    def timing(self) -> TimingModel:
+        """The timing model every surface's engine follows."""
+        return self._timing
+
+    @timing.setter
+    def timing(self, value: TimingModel) -> None:
+        with self.lock:
+            self._timing = value
+            for surface in self.surfaces:
+                surface.engine.timing = value
+
+    def batch(self, batch_id: str) -> tuple[Surface, BatchRecord] | None:
+        """A batch of any surface, by id (admin routes)."""
+        for surface in self.surfaces:
+            b = surface.batches.get_any(batch_id)
+            if b is not None:
+                return surface, b
+        return None
+
+    def start_notifications(self) -> None:
+        """Deliver webhooks from a background thread, catching watched batches up to the clock."""
+        if self.webhooks is not None:
+            self.webhooks.start(tick=self.main.batches.catch_up_watched)
+
+    def reset(self) -> None:
+        """Forget every file and batch, fault, mutation and delivery (the clock keeps its time)."""
+        with self.lock:
+            for surface in self.surfaces:
+                surface.repo.clear()
+                surface.batches.clear()
+            self.faults.clear()
+            self.mutations.clear()
+            if self.webhooks is not None:
+                self.webhooks.clear()
+            self.store.clear()
+
+    def close(self) -> None:
+        """Stop deliveries and release storage."""
+        if self.webhooks is not None:
+            self.webhooks.stop()
+        with self.lock:
+            for surface in self.surfaces:
+                surface.repo.clear()
+            self.store.close()

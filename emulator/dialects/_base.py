@@ -1,0 +1,93 @@
+"""What a dialect is, and what its handlers work with.
+
+A dialect owns a wire shape: its routes, its request parsers (wire body -> neutral
+command), its serializers (neutral record -> wire body), its result lines, its error
+envelope and the mutations of its wire. A `Surface` is one dialect served for one profile
+over the model layer's services; a provider may have more than one (ScaiGrid's native API
+and its OpenAI-compatible one beside it, over one store).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.routing import Route
+
+from schemas import Profile, RenderedError
+
+from .._clock import Clock
+from .._mutations import Mutation, Mutations
+from ..model.access import Access
+from ..model.batches import BatchService
+from ..model.engine import Engine
+from ..model.files import FileService
+from ..model.records import BatchRecord
+from ..model.repository import Repository
+from ..model.results import LineWriter
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+__all__ = ["Dialect", "Surface"]
+
+
+class Dialect(Protocol):
+    """One wire protocol of batch APIs."""
+
+    name: str
+
+    def line_writer(self, profile: Profile) -> LineWriter:
+        """How this dialect writes result lines."""
+        ...
+
+    def mutations(self, profile: Profile) -> list[Mutation]:
+        """The named violations of this dialect's wire."""
+        ...
+
+    def routes(self, surface: Surface) -> list[Route]:
+        """The provider routes of `surface` (paths from its profile)."""
+        ...
+
+    def error_body(self, err: RenderedError) -> dict[str, Any]:
+        """The error envelope for a rendered catalogue error."""
+        ...
+
+    def batch_json(self, surface: Surface, b: BatchRecord, base_url: str) -> dict[str, Any]:
+        """The wire body of a batch (`base_url` is the origin clients reach this surface at)."""
+        ...
+
+    def event_json(
+        self, surface: Surface, b: BatchRecord, event_id: str, event_type: str, created_at: int
+    ) -> dict[str, Any]:
+        """The body of a notification about `b` (dialects without notifications raise)."""
+        ...
+
+
+@dataclass
+class Surface:
+    """One dialect served for one profile: the services its handlers call."""
+
+    profile: Profile
+    dialect: Dialect
+    repo: Repository
+    files: FileService | None
+    batches: BatchService
+    engine: Engine
+    access: Access
+    mutations: Mutations
+    clock: Clock
+    lock: threading.RLock
+    public_url: Callable[[], str] = field(default=lambda: "")
+
+    def base_url(self, request: Request | None = None) -> str:
+        """The origin clients use: the request's own, else the provider's public URL."""
+        if request is not None:
+            return str(request.base_url).rstrip("/")
+        return self.public_url().rstrip("/")
+
+    def batch_json(self, b: BatchRecord, request: Request | None = None) -> dict[str, Any]:
+        """`b` on this surface's wire."""
+        return self.dialect.batch_json(self, b, self.base_url(request))

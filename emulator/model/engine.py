@@ -1,0 +1,356 @@
+"""The batch engine: validates input, runs lines, finalizes, expires and cancels batches.
+
+The engine speaks canonical roles (validating, in_progress, ...) and enters the native status
+the profile maps each role to (`Transitions`), checking every move against the profile's
+graph. What each role does next, and after how long, is one table (`MOVES`). It never
+sleeps and has no thread of its own: whoever looks at a batch first catches it up to the
+clock (`catch_up`), and per-poll or manual progression moves it explicitly (`step`).
+Input is streamed from object storage line by line; results are buffered in spooled files,
+handed to the profile's result sink at the end, and the notifier is told.
+
+Its collaborators are given to it; it never calls back into the services above it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas import Profile
+
+from .._backend import LineRequest, ModelBackend, Reply
+from .._clock import Clock
+from .._faults import FAULT_BODY_KEY, Fault, FaultSet, default_error_body
+from .._jsonl import iter_lines
+from .._mutations import Mutations
+from .._storage import ObjectStore
+from .._timing import TimingModel
+from . import seams
+from .inputs import InputMissing, InputResolver
+from .lifecycle import Transitions
+from .notify import Notifier
+from .records import BatchRecord
+from .results import LineWriter, ResultSink
+from .validation import InputValidator
+
+__all__ = ["MOVES", "Engine", "Move"]
+
+_SHUFFLE_WINDOW = 2048
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a batch in a role does next: `run` at `delay` seconds after entering the role
+    (under timed progression), or at once when stepped."""
+
+    delay: Callable[[TimingModel, BatchRecord], float]
+    run: Callable[[Engine, BatchRecord, float], None]
+
+
+#: The moves of every non-terminal role: the state machine in one table.
+MOVES: dict[str, Move] = {
+    "validating": Move(lambda timing, b: timing.validation_seconds, lambda e, b, t: e._validate(b, t)),
+    "in_progress": Move(
+        lambda timing, b: timing.processing_seconds(len(b.plan) if b.plan is not None else 0),
+        lambda e, b, t: e._run_all(b, t),
+    ),
+    "finalizing": Move(lambda timing, b: timing.finalization_seconds, lambda e, b, t: e._finish(b, "completed", t)),
+    "cancelling": Move(lambda timing, b: timing.cancellation_seconds, lambda e, b, t: e._finish(b, "cancelled", t)),
+}
+
+
+class Engine:
+    """Moves the batches of one provider surface through their lifecycle."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        transitions: Transitions,
+        clock: Clock,
+        timing: TimingModel,
+        store: ObjectStore,
+        backend: ModelBackend,
+        faults: FaultSet,
+        lines: LineWriter,
+        sink: ResultSink,
+        inputs: InputResolver,
+        notifier: Notifier,
+        mutations: Mutations,
+        seed: int,
+    ) -> None:
+        self.profile = profile
+        self.transitions = transitions
+        self.clock = clock
+        self.timing = timing
+        self.store = store
+        self.backend = backend
+        self.faults = faults
+        self.lines = lines
+        self.sink = sink
+        self.inputs = inputs
+        self.notifier = notifier
+        self.mutations = mutations
+        self.seed = seed
+        self.validator = InputValidator(profile, store=store, mutations=mutations)
+
+    # -- transitions ------------------------------------------------------------------
+
+    def _enter(self, b: BatchRecord, role: str, t: float, *, strict: bool = True) -> None:
+        self.transitions.enter(b, role, t, strict=strict)
+        if b.terminal:
+            self.notifier.batch_ended(b)
+
+    def _deadline(self, b: BatchRecord) -> float:
+        rules = self.profile.expiry
+        if rules.enabled and b.expires_at is not None and b.role in rules.from_roles:
+            return float(b.expires_at)
+        return math.inf
+
+    # -- public moves -----------------------------------------------------------------
+
+    def catch_up(self, b: BatchRecord) -> None:
+        """Apply every move the clock has made due: timed progress, expiry."""
+        now = self.clock.now()
+        timing = self.timing
+        timed = timing.progression == "timed"
+        for _ in range(16):  # at most a handful of transitions can be due at once
+            move = MOVES.get(b.role)
+            if move is None:
+                return
+            deadline = self._deadline(b)
+            due = b.entered[b.role] + move.delay(timing, b) if timed else math.inf
+            if due <= now and due <= deadline:
+                move.run(self, b, due)
+                continue
+            if timed and b.role == "in_progress" and b.plan is not None:
+                start = b.entered["in_progress"]
+                self._process(b, timing.lines_done_by(min(now, deadline) - start, len(b.plan)), min(now, deadline))
+            if now >= deadline:
+                self._expire(b, deadline)
+                continue
+            return
+
+    def step(self, b: BatchRecord, lines: int | None = None) -> None:
+        """One move now: the next status, or `lines` more lines while in progress."""
+        self.catch_up(b)
+        now = self.clock.now()
+        if lines is not None:
+            if b.role != "in_progress" or b.plan is None:
+                raise ValueError(f"can only process lines while in_progress; batch is {b.status!r}")
+            self._process(b, min(len(b.plan), b.done + max(lines, 0)), now)
+            return
+        move = MOVES.get(b.role)
+        if move is not None:
+            move.run(self, b, now)
+
+    def on_poll(self, b: BatchRecord) -> None:
+        """A client retrieved the batch: per-poll progression moves it one status."""
+        self.catch_up(b)
+        if self.timing.progression == "per_poll" and not b.terminal:
+            self.step(b)
+
+    def cancel(self, b: BatchRecord) -> None:
+        """Begin cancelling (the caller has checked the status is cancellable)."""
+        self.catch_up(b)
+        now = self.clock.now()
+        if b.role == "in_progress" and b.plan is not None and self.timing.progression == "timed":
+            start = b.entered["in_progress"]
+            self._process(b, self.timing.lines_done_by(now - start, len(b.plan)), now)
+        if self.transitions.has("cancelling"):
+            self._enter(b, "cancelling", now)
+            self.catch_up(b)
+        else:
+            self._finish(b, "cancelled", now)
+
+    def force(self, b: BatchRecord, role: str) -> None:
+        """Enter `role` now without the graph check: only mutations do this."""
+        self._enter(b, role, self.clock.now(), strict=False)
+
+    # -- validation -------------------------------------------------------------------
+
+    def _validate(self, b: BatchRecord, t: float) -> None:
+        if self.profile.expiry.enabled and b.expires_at is not None:
+            # Validation that would end after the window ends when the window does, so the
+            # batch never starts after expires_at (it then expires on the next look).
+            t = min(t, float(b.expires_at))
+        try:
+            source = self.inputs.resolve(b.input, b.owner)
+        except InputMissing as missing:
+            self._fail(b, t, [self.validator.batch_error(missing.name, **missing.fields)])
+            return
+        verdict = self.validator.scan(source, b.endpoint)
+        if verdict.errors:
+            self._fail(b, t, verdict.errors)
+            return
+        b.plan = verdict.plan
+        b.model = verdict.plan.model
+        b.total = len(verdict.plan)
+        self._enter(b, "in_progress", t)
+
+    def _fail(self, b: BatchRecord, t: float, errors: list[dict[str, Any]]) -> None:
+        b.errors = errors
+        b.close_spools()
+        self._enter(b, "failed", t)
+
+    # -- processing -------------------------------------------------------------------
+
+    def _iter_plan(self, b: BatchRecord, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        """Parsed request lines `start..stop` of the plan, read with one ranged GET."""
+        plan = b.plan
+        assert plan is not None
+        if stop <= start:
+            return
+        first = plan.offsets[start]
+        last = plan.offsets[stop - 1] + plan.lengths[stop - 1] - 1
+        wanted = stop - start
+        src = plan.source
+        for _, raw in iter_lines(self.store.iter_chunks(src.key, first, last, src.parts, bucket=src.bucket), first):
+            if not raw.strip():
+                continue
+            yield orjson.loads(raw)
+            wanted -= 1
+            if wanted == 0:
+                return
+
+    def _process(self, b: BatchRecord, target: int, t: float) -> None:
+        """Run lines up to index `target` (exclusive), appending results to the buffers."""
+        if b.plan is None or target <= b.done:
+            return
+        now = int(t)
+        rng = random.Random(f"{self.seed}:{b.id}:{b.done}")
+        shuffle = self.timing.shuffle and not self.profile.output.ordered
+        out_buf: list[bytes] = []
+        err_buf: list[bytes] = []
+        index = b.done
+        # Per-line work is the hot path of a 50,000-line batch: what does not change within
+        # one step is looked up once, outside the loop.
+        response, failure = self.lines.response, self.lines.failure
+        execute = self.backend.execute
+        faults = self.faults if self.faults else None
+        prefix = b.extra["hex"]
+        default_url = b.endpoint
+        usage = b.usage
+        window = _SHUFFLE_WINDOW
+        for line in self._iter_plan(b, b.done, target):
+            key = f"{prefix}{index:08x}"
+            custom_id = line["custom_id"]
+            body = line["body"]
+            reply = self._faulted(custom_id, body, faults) if faults is not None or FAULT_BODY_KEY in body else None
+            if reply is None:
+                reply = execute(LineRequest(line.get("url", default_url), body, custom_id, key, now))
+            index += 1
+            if reply.error_code is not None:
+                err_buf.append(failure(key, custom_id, reply.error_code, reply.error_message or ""))
+            elif 200 <= reply.status_code < 300:
+                usage.input_tokens += reply.input_tokens
+                usage.output_tokens += reply.output_tokens
+                out_buf.append(response(key, custom_id, reply.status_code, reply.body))
+            else:
+                err_buf.append(response(key, custom_id, reply.status_code, reply.body))
+            if len(out_buf) + len(err_buf) >= window:
+                self._flush(b, out_buf, err_buf, rng if shuffle else None)
+        self._flush(b, out_buf, err_buf, rng if shuffle else None)
+        b.done = index
+
+    def _faulted(self, custom_id: str, body: dict[str, Any], faults: FaultSet | None) -> Reply | None:
+        """The reply a fault dictates for this line (body trigger first, then the fault
+        rules), or None to ask the backend."""
+        fault: Fault | None = None
+        trigger = body.pop(FAULT_BODY_KEY, None) if FAULT_BODY_KEY in body else None
+        if trigger is not None:
+            try:
+                fault = Fault.from_json(trigger)
+            except ValueError as exc:
+                return Reply(400, default_error_body(400, f"Invalid {FAULT_BODY_KEY}: {exc}"))
+        elif faults is not None:
+            fault = faults.match(custom_id)
+        if fault is None:
+            return None
+        if fault.error_code is not None:
+            return Reply(0, None, error_code=fault.error_code, error_message=fault.error_message or "")
+        assert fault.status_code is not None
+        return Reply(fault.status_code, fault.body or default_error_body(fault.status_code))
+
+    @staticmethod
+    def _flush(b: BatchRecord, out_buf: list[bytes], err_buf: list[bytes], rng: random.Random | None) -> None:
+        if rng is not None:
+            rng.shuffle(out_buf)
+            rng.shuffle(err_buf)
+        if out_buf:
+            b.out_spool.write(b"".join(out_buf))
+            b.completed += len(out_buf)
+        if err_buf:
+            b.err_spool.write(b"".join(err_buf))
+            b.failed += len(err_buf)
+        out_buf.clear()
+        err_buf.clear()
+
+    def _run_all(self, b: BatchRecord, t: float) -> None:
+        assert b.plan is not None
+        self._process(b, len(b.plan), t)
+        natural = "finalizing" if self.transitions.has("finalizing") else "completed"
+        role = self.mutations.apply(seams.AFTER_WORK, natural)
+        if role == "finalizing":
+            self._enter(b, "finalizing", t)
+        else:
+            self._finish(b, "completed", t, strict=role == natural)
+
+    # -- endings ----------------------------------------------------------------------
+
+    def _expire(self, b: BatchRecord, t: float) -> None:
+        self._store_results(b, "expired", t)
+        self._enter(b, self.profile.expiry.enters, t)
+
+    def _finish(self, b: BatchRecord, role: str, t: float, *, strict: bool = True) -> None:
+        self._store_results(b, "cancelled" if role == "cancelled" else None, t)
+        self._enter(b, role, t, strict=strict)
+
+    def _store_results(self, b: BatchRecord, ending: str | None, t: float) -> None:
+        """Write unfinished lines (if any), then hand the buffers to the sink."""
+        out_rules = self.profile.output
+        if b.plan is not None and ending is not None and b.done < len(b.plan):
+            expired = ending == "expired"
+            policy = out_rules.unfinished_on_expiry if expired else out_rules.unfinished_on_cancel
+            policy = self.mutations.apply(seams.RESULTS_UNFINISHED, policy, ending=ending)
+            if policy == "error_file":
+                code = out_rules.expired_code if expired else out_rules.cancelled_code
+                message = out_rules.expired_message if expired else out_rules.cancelled_message
+                buf: list[bytes] = []
+                index = b.done
+                prefix = b.extra["hex"]
+                for line in self._iter_plan(b, b.done, len(b.plan)):
+                    buf.append(self.lines.failure(f"{prefix}{index:08x}", line["custom_id"], code, message))
+                    index += 1
+                    if len(buf) >= _SHUFFLE_WINDOW:
+                        self._flush(b, [], buf, None)
+                self._flush(b, [], buf, None)
+            b.done = len(b.plan)
+        if b.plan is None:
+            b.close_spools()
+            return
+        if self.mutations.active(seams.RESULTS_LINES):
+            self._bend_results(b, ending)
+        self.sink.store(b, int(t))
+        b.close_spools()
+
+    def _bend_results(self, b: BatchRecord, ending: str | None) -> None:
+        """Hand the result lines through the mutations' seam (only while one is active)."""
+        lines = seams.ResultLines(_read_lines(b.out_spool), _read_lines(b.err_spool), b.completed, b.failed, ending)
+        lines = self.mutations.apply(seams.RESULTS_LINES, lines)
+        for spool, content in ((b.out_spool, lines.output), (b.err_spool, lines.errors)):
+            spool.seek(0)
+            spool.truncate()
+            spool.write(b"".join(content))
+        b.completed, b.failed = lines.completed, lines.failed
+
+
+def _read_lines(spool: Any) -> list[bytes]:
+    spool.seek(0)
+    data: bytes = spool.read()
+    return data.splitlines(keepends=True)
