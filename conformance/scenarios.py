@@ -73,7 +73,10 @@ __all__ = [
 @dataclass(frozen=True)
 class ScenarioSpec:
     """A registered scenario: its builder, the capability it exercises, how many requests
-    (input lines) it submits (the budget counts these) and the named timeout its wait uses."""
+    (input lines) it submits (the budget counts these), the named timeout its wait uses,
+    whether it applies to a profile, and whether a later run may resume it from the state
+    file (not when what it checks happened during the run that submitted it, e.g. webhook
+    deliveries to that run's receiver)."""
 
     name: str
     builder: Callable[[ScenarioContext], Submitted]
@@ -81,6 +84,7 @@ class ScenarioSpec:
     requests: int
     timeout: str = "terminal"
     applies: Callable[[Profile], str | None] | None = None
+    resumable: bool = True
 
     def lack(self, profile: Profile) -> str | None:
         """Why this scenario cannot run against `profile` (None when it can)."""
@@ -104,11 +108,13 @@ def scenario(
     requests: int,
     timeout: str = "terminal",
     applies: Callable[[Profile], str | None] | None = None,
+    resumable: bool = True,
 ) -> Callable[[F], F]:
     """Register the decorated builder as scenario `name`.
 
     `applies(profile)` returns why the scenario does not apply to a profile (a test needing
-    it is then deselected with that reason), or None when it does.
+    it is then deselected with that reason), or None when it does. `resumable` False: a
+    later run submits it again rather than resuming it from the state file.
 
     `requests` must be the number of input lines it submits (at least 1). Registering a name
     twice is an error, unless the first registration came from a module that has since been
@@ -123,7 +129,7 @@ def scenario(
             raise ValueError(
                 f"scenario {name!r} is already registered by {old.builder.__module__}.{old.builder.__qualname__}"
             )
-        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout, applies)
+        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout, applies, resumable)
         return builder
 
     return register
@@ -486,7 +492,9 @@ class ScenarioRunner:
         for name in dict.fromkeys(names):
             if name in self.outcomes:
                 continue
-            (resume if self.state is not None and name in self.state.scenarios else submit).append(name)
+            stored = self.state is not None and name in self.state.scenarios
+            resumable = name not in _REGISTRY or _REGISTRY[name].resumable
+            (resume if stored and resumable else submit).append(name)
         return resume, submit
 
     def check_budget(self, names: Iterable[str]) -> None:

@@ -211,6 +211,11 @@ def _wrong_url(lines: list[Any], i: int, profile: Profile, other: str) -> Expect
     return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
 
 
+def _unknown_url(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
+    lines[i]["url"] = lines[i]["url"].rstrip("/") + "/batchconf-no-such-endpoint"
+    return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
+
+
 def _stream(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
     lines[i]["body"]["stream"] = True
     return ExpectedLineError.of(profile, "streaming_unsupported", i + 1)
@@ -263,6 +268,12 @@ _ALL: tuple[Breakage, ...] = (
         "invalid_url",
         lambda p: p.line_rules.url_must_match_endpoint and "invalid_url" in p.validation,
         _wrong_url,
+    ),
+    Breakage(
+        "unknown_url",
+        "invalid_url",
+        lambda p: p.line_rules.mixed_endpoints and "invalid_url" in p.validation,
+        _unknown_url,
     ),
     Breakage(
         "stream_true",

@@ -64,9 +64,8 @@ class ScaiGridDialect(Dialect):
         return fields
 
     def _webhook_field(self) -> str | None:
-        rules = getattr(self.profile, "webhooks", None)
-        value = getattr(rules, "subscribe_field", None)
-        return value if isinstance(value, str) and value else None
+        rules = self.profile.webhooks
+        return rules.subscribe_field if rules is not None and rules.subscribe_field else None
 
     def stage(self, api: ApiClient, content: bytes, *, filename: str | None = None) -> Staged:
         """Nothing to upload: the content goes inline."""

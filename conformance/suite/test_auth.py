@@ -27,7 +27,17 @@ def _create(api: ApiClient, done: Finished, profile: Profile) -> ApiResponse:
 
 def _results(api: ApiClient, done: Finished, profile: Profile) -> ApiResponse:
     """A download of the owner's results behind `results_url`."""
-    return api.get_url(str(done.final.get("results_url")))
+    url = done.final.get("results_url")
+    if not isinstance(url, str):
+        raise inv.violation(
+            "results-url",
+            f"completed batch {done.batch_id} has no results_url to fetch",
+            received=url,
+            expected="the URL of the results file",
+            profile=profile,
+            key="output.location",
+        )
+    return api.get_url(url)
 
 
 #: One call per operation family, against a batch and a file that exist (for the owner).
