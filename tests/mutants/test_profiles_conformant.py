@@ -13,7 +13,6 @@ import pytest
 from emulator._mutants import run_mutant
 from schemas import load_profile, profile_names
 
-
 #: The (dialect, output location) pairs the emulator serves; object storage (Scaleway) is not
 #: served yet.
 SERVED_SHAPES = {("openai", "files_api"), ("scaigrid", "results_url")}
