@@ -7,11 +7,14 @@ collected test carrying a `capability` marker. An engaged run:
 
 1. resolves and validates the configuration (`conformance._config`): a bad value ends the
    run with exit status 2 and a message naming the key, the value and what is expected;
-2. deselects, with a reason, every test whose capability the profile lacks, that needs a
-   scenario of such a capability, or that needs admin controls the target lacks; marks the
+2. deselects, with a reason, every test whose capability the profile lacks, that checks
+   another wire dialect (`@pytest.mark.dialect`), that does not apply to the profile
+   (`@pytest.mark.applies`), that needs a scenario of such a capability, admin controls the
+   target lacks, or a webhook receiver the target cannot reach (127.0.0.1); marks the
    profile's known deviations as strict xfail;
-3. before the first test, builds the target, submits every scenario a selected test
-   declares (`@pytest.mark.scenarios`), within the request budget, and polls them together;
+3. before the first test, builds the target, starts the webhook receiver when a selected
+   test checks webhooks, submits every scenario a selected test declares
+   (`@pytest.mark.scenarios`), within the request budget, and polls them together;
 4. scrubs the API keys from every report and log record, writes `--results` (one JSON
    line per check) and maps the exit status: 0 conformant, 1 not, 2 harness or config
    error (including "no tests selected").

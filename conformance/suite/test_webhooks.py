@@ -2,7 +2,7 @@
 
 The scenarios subscribe their batches to the run's receiver on 127.0.0.1 (started by the
 plugin; targets that cannot reach it deselect these tests). On a target with controls the
-suite asks the emulator to deliver what is due and waits, bounded, until nothing is pending;
+suite waits, bounded, until the emulator shows no delivery pending (`GET /_emulator/webhooks`);
 elsewhere it waits, bounded, for one delivery per ended batch.
 """
 
@@ -33,10 +33,13 @@ def _settled(
 ) -> list[ReceivedHook]:
     """Every hook received once the target has delivered what it owes (bounded)."""
     if target.controls:
+        # The target delivers on its own (a background sender): watch, do not push. The
+        # receiver records a hook before answering it, so once nothing is pending every
+        # delivery made is in `received`.
         control = request.getfixturevalue("control")
         waiter.until(
-            lambda: True if control.deliver_webhooks().get("pending") == 0 else None,
-            what="no webhook delivery pending on the target (POST /_emulator/webhooks)",
+            lambda: True if control.webhooks().get("pending") == 0 else None,
+            what="no webhook delivery pending on the target (GET /_emulator/webhooks)",
             timeout="webhook",
         )
         return receiver.received
