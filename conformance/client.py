@@ -226,7 +226,8 @@ class ApiClient:
 
     def _auth_headers(self) -> dict[str, str]:
         http = self.profile.http
-        headers: dict[str, str] = {}
+        # The profile's required headers (a gateway's provider selector) go on every request.
+        headers: dict[str, str] = dict(http.required_headers)
         if self.api_key is not None:
             headers[http.auth_header] = f"{http.auth_scheme} {self.api_key}" if http.auth_scheme else self.api_key
         if self.project is not None and http.project_header:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ._faults import default_error_body
 
-__all__ = ["HttpBackend", "LineRequest", "MockBackend", "ModelBackend", "Reply"]
+__all__ = ["CatalogueBackend", "HttpBackend", "LineRequest", "MockBackend", "ModelBackend", "Reply"]
 
 
 @dataclass(slots=True)
@@ -325,3 +325,22 @@ class HttpBackend:
     def close(self) -> None:
         """Close the HTTP client."""
         self._client.close()
+
+
+class CatalogueBackend:
+    """Serves only the models of a catalogue: a line naming another model gets the 404 the
+    provider answers (`model_not_found`), and so ends in the error file; the rest goes to
+    `inner`. For providers whose documents say the model must be in their catalogue."""
+
+    def __init__(self, inner: ModelBackend, models: tuple[str, ...] | list[str]) -> None:
+        self.inner = inner
+        self.models = frozenset(models)
+
+    def execute(self, request: LineRequest) -> Reply:
+        """`inner`'s reply for a catalogue model; a 404 for any other."""
+        model = request.body.get("model")
+        if model in self.models:
+            return self.inner.execute(request)
+        body = default_error_body(404, f"The model '{model}' does not exist or you do not have access to it.")
+        body["error"].update({"param": "model", "code": "model_not_found"})
+        return Reply(404, body)

@@ -53,7 +53,11 @@ class Emulator(AbstractContextManager["Emulator"]):
 
     Progression defaults to "per_poll": each retrieve of a batch moves it one status, so an
     unmodified polling loop finishes at once. `api_keys` default to one generated key
-    (`emu.api_key`). Storage is moto in-process unless `s3_endpoint_url` is given.
+    (`emu.api_key`). Storage is moto in-process unless `s3_endpoint_url` is given;
+    `emu.s3_client()` reaches it (a user's bucket, for dialects that take input by URL).
+    `webhook_hosts` are the hosts webhooks may reach (this machine by default);
+    `result_naming` picks, for results written beside the input, the profile's primary key
+    names or the alternative its documents give ("alternative": Scaleway's `-output`).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Emulator(AbstractContextManager["Emulator"]):
         s3_bucket: str | None = None,
         webhook_hosts: tuple[str, ...] | list[str] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = ROOT_URL,
+        result_naming: str = "primary",
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
@@ -87,6 +92,7 @@ class Emulator(AbstractContextManager["Emulator"]):
                 seed=seed,
                 webhook_hosts=tuple(webhook_hosts),
                 public_url=public_url,
+                result_naming=result_naming,
             )
             self.app = create_app(self.provider, version())
             self.provider.start_notifications()
@@ -124,9 +130,11 @@ class Emulator(AbstractContextManager["Emulator"]):
     def _headers(self, api_key: str | None) -> dict[str, str]:
         http = self.profile.http
         key = self.api_key if api_key is None else api_key
-        if not key:
-            return {}
-        return {http.auth_header: f"{http.auth_scheme} {key}".strip()}
+        # The profile's required headers (a gateway's provider selector) go on every request.
+        headers = dict(http.required_headers)
+        if key:
+            headers[http.auth_header] = f"{http.auth_scheme} {key}".strip()
+        return headers
 
     def http_client(self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> httpx.Client:
         """A sync `httpx.Client` wired to the app (auth header set; pass api_key="" for none)."""
@@ -182,6 +190,8 @@ class Emulator(AbstractContextManager["Emulator"]):
             headers = dict(kwargs.get("default_headers") or {})
             headers.update(self._headers(api_key))
             kwargs["default_headers"] = headers
+        elif http.required_headers:
+            kwargs["default_headers"] = {**http.required_headers, **(kwargs.get("default_headers") or {})}
 
     @contextmanager
     def intercept(self, base_url: str | None = None) -> Iterator[Any]:
@@ -231,6 +241,12 @@ class Emulator(AbstractContextManager["Emulator"]):
         """A boto3 S3 client of the emulator's store: create buckets and put input objects
         with it, then name them by `s3://bucket/key` or a (pre-signed) URL."""
         return self.provider.store.client
+
+    @property
+    def batch_principals(self) -> tuple[str, ...]:
+        """The managed principal a bucket policy must allow (name, then `application_id:...`),
+        for object-storage profiles; () elsewhere."""
+        return self.provider.principals
 
     def step(self, batch_id: str, lines: int | None = None) -> dict[str, Any]:
         """Move a batch one status (or process `lines` more lines); returns its wire shape."""

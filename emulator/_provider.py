@@ -15,7 +15,7 @@ from typing import Any
 
 from schemas import Profile, load_profile
 
-from ._backend import MockBackend, ModelBackend
+from ._backend import CatalogueBackend, MockBackend, ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
 from ._ids import IdFactory
@@ -56,12 +56,15 @@ class Provider:
         seed: int | None = None,
         webhook_hosts: tuple[str, ...] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = "",
+        result_naming: str = "primary",
     ) -> None:
         self.profile = profile
         self.clock: Clock = clock or VirtualClock()
         self._timing = timing or TimingModel()
         self.store = store or ObjectStore()
         self.backend: ModelBackend = backend or MockBackend()
+        if profile.models.catalogue:
+            self.backend = CatalogueBackend(self.backend, profile.models.catalogue)
         self.seed = seed if seed is not None else 0
         self.ids = IdFactory(seed)
         self.faults = FaultSet()
@@ -69,6 +72,12 @@ class Provider:
         self.access = Access(api_keys, self.mutations)
         self.lock = threading.RLock()
         self.public_url = public_url
+        self.result_naming = result_naming
+        # The managed principal that reads and writes a user's bucket (Scaleway's
+        # scw-managed-genapi-batch), with the application id a bucket policy names it by.
+        self.principals: tuple[str, ...] = ()
+        if profile.storage is not None and profile.storage.batch_principal:
+            self.principals = (profile.storage.batch_principal, "application_id:" + self.ids.make(""))
         self.webhooks: WebhookDispatcher | None = None
         # Only a dialect whose batches subscribe to their own end (a create field) gets a
         # dispatcher; OpenAI's project-level webhooks are registered outside the API.
@@ -106,6 +115,7 @@ class Provider:
             access=self.access,
             files=repo if profile.files.api else files_of,
             file_reference=file_reference,
+            principals=self.principals if profile is self.profile else (),
         )
         transitions = Transitions(profile)
         surface_ref: list[Surface] = []
@@ -130,7 +140,9 @@ class Provider:
             backend=self.backend,
             faults=self.faults,
             lines=dialect.line_writer(profile),
-            sink=sink_for(profile, repo=repo, clock=self.clock, mutations=self.mutations, **common),
+            sink=sink_for(
+                profile, repo=repo, clock=self.clock, mutations=self.mutations, naming=self.result_naming, **common
+            ),
             inputs=inputs,
             notifier=notifier,
             mutations=self.mutations,

@@ -119,6 +119,7 @@ class ObjectStore:
         size: int | None = None,
         *,
         split: bool = False,
+        bucket: str | None = None,
     ) -> tuple[int, ...]:
         """Store the rest of `fileobj` under `key`; returns the part sizes, `()` for one object.
 
@@ -129,6 +130,11 @@ class ObjectStore:
         emulator-internal objects are split; an object whose key a provider documents is
         always stored whole.
         """
+        if bucket is not None and bucket != self.bucket:
+            # A user's bucket (results beside the input): one whole object at the documented key.
+            self._s3.put_object(Bucket=bucket, Key=key, Body=fileobj, ContentType=content_type)
+            self._release_request_copies(size or 0)
+            return ()
         part_bytes = PART_BYTES if self._mock is not None else REMOTE_PART_BYTES
         if split and size is not None and size > part_bytes:
             parts: list[int] = []
@@ -196,6 +202,15 @@ class ObjectStore:
         except ClientError as exc:
             raise KeyError(f"s3://{bucket or self.bucket}/{key}: {_error_code(exc)}") from None
         return int(head["ContentLength"])
+
+    def bucket_policy(self, bucket: str) -> str | None:
+        """The bucket's policy document, or None when it has none."""
+        try:
+            return str(self._s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        except ClientError as exc:
+            if _error_code(exc) in ("NoSuchBucketPolicy", "NoSuchPolicy"):
+                return None
+            raise
 
     @property
     def client(self) -> Any:

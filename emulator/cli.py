@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the backend's API key (never printed)",
     )
     serve.add_argument(
+        "--result-naming",
+        choices=("primary", "alternative"),
+        default="primary",
+        help="results beside the input: the profile's primary key names (default; Scaleway's how-to: _output) "
+        "or the alternative its documents give (Scaleway's API reference: -output)",
+    )
+    serve.add_argument(
         "--webhook-allow-host",
         action="append",
         default=[],
@@ -112,7 +119,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run the emulator under uvicorn until interrupted."""
     import uvicorn
 
-    from schemas import ProfileError, UnknownProfileError
+    from schemas import ProfileError, UnknownProfileError, load_profile
 
     from ._clock import RealClock, VirtualClock
     from ._emulator import Emulator
@@ -127,7 +134,19 @@ def serve(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     changes["progression"] = args.progression
+    moto_server = None
+    s3_endpoint_url = args.s3_endpoint_url
     try:
+        profile = load_profile(args.profile)
+        if s3_endpoint_url is None and profile.output.location == "object_storage":
+            # The user's bucket must be reachable by the user's own client (boto3, the aws
+            # CLI): a moto server on 127.0.0.1 stands in for the provider's Object Storage.
+            from moto.server import ThreadedMotoServer
+
+            moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            moto_server.start()
+            host, port = moto_server.get_host_and_port()
+            s3_endpoint_url = f"http://{host}:{port}"
         timing = timing.updated(changes)
         clock = RealClock(args.time_scale) if args.clock == "real" else VirtualClock()
         backend = None
@@ -137,29 +156,38 @@ def serve(args: argparse.Namespace) -> int:
             key = os.environ.get(args.backend_api_key_env) if args.backend_api_key_env else None
             backend = HttpBackend(args.backend_url, api_key=key)
         emu = Emulator(
-            args.profile,
+            profile,
             api_keys=keys,
             timing=timing,
             clock=clock,
             seed=args.seed,
-            s3_endpoint_url=args.s3_endpoint_url,
+            s3_endpoint_url=s3_endpoint_url,
             s3_bucket=args.s3_bucket,
             backend=backend,
             webhook_hosts=tuple(args.webhook_allow_host) or DEFAULT_WEBHOOK_HOSTS,
             public_url=f"http://{args.host}:{args.port}",
+            result_naming=args.result_naming,
         )
     except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
+        if moto_server is not None:
+            moto_server.stop()
         print(f"batchconf serve: {exc}", file=sys.stderr)
         return 2
     root = f"http://{args.host}:{args.port}"
     for surface in emu.provider.surfaces:
+        what = f"{surface.profile.name} profile" if surface is emu.provider.main else f"{emu.profile.name}'s compatible"
         print(
-            f"batchconf emulator ({surface.profile.name} profile, {surface.dialect.name} dialect) on "
-            f"{root}{surface.profile.http.base_path}",
+            f"batchconf emulator ({what}, {surface.dialect.name} dialect) on {root}{surface.profile.http.base_path}",
             flush=True,
         )
     store = emu.store
-    print(f"S3: {store.endpoint_url or 'in-process (moto)'}, bucket {store.bucket}", flush=True)
+    where = store.endpoint_url or "in-process (moto)"
+    if moto_server is not None:
+        where += " (a moto server started for this run; region us-east-1, any credentials)"
+    print(f"S3: {where}; the emulator's own bucket {store.bucket}", flush=True)
+    if emu.batch_principals:
+        name, application = emu.batch_principals
+        print(f"batch principal: {name} ({application}); a bucket policy must allow it", flush=True)
     if emu.webhooks is not None:
         print(f"webhooks to: {', '.join(emu.webhooks.allowed_hosts)}", flush=True)
     if generated:
@@ -174,6 +202,8 @@ def serve(args: argparse.Namespace) -> int:
         uvicorn.run(emu.app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
     finally:
         emu.close()
+        if moto_server is not None:
+            moto_server.stop()
     return 0
 
 

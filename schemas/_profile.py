@@ -9,6 +9,7 @@ conformance suite holds a target to one; neither hard-codes a provider fact.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 import string
@@ -157,7 +158,15 @@ class _SafeFields(dict[str, object]):
 
 @dataclass(frozen=True)
 class HttpSurface:
-    """Base path, auth and the route of each operation."""
+    """Base path, auth and the route of each operation.
+
+    `base_path_aliases` are other base paths the same routes answer under: Azure's older
+    `/openai` form (which then needs the `alias_required_query` parameter, `api-version`), or
+    Scaleway's `/{project_id}/v1`, whose project scopes what a key sees.
+
+    `required_headers` must be on every provider request (a gateway's provider selector);
+    the values are what clients send by default (a variant's own value for a variant).
+    """
 
     default_base_url: str
     base_path: str
@@ -167,6 +176,9 @@ class HttpSurface:
     request_id_header: str
     operations: Mapping[str, tuple[str, str]]
     query_params: Mapping[str, str]
+    base_path_aliases: tuple[str, ...] = ()
+    alias_required_query: str = ""
+    required_headers: Mapping[str, str] = field(default_factory=dict)
 
     def route(self, operation: str) -> tuple[str, str] | None:
         """(METHOD, full path template) of an operation, or None if the dialect lacks it."""
@@ -324,6 +336,11 @@ class StorageRules:
     `output_key` / `error_key` are templates over `{dir}` (the input's folder, with a
     trailing slash or empty), `{filename}` (the input's name), `{stem}` (its name without
     extension) and `{batch_id}`. `alternative_keys` are other namings a document gives.
+
+    `object_urls` are the provider's own URL forms of an object (templates over `{bucket}`,
+    `{region}` and `{key}`), `presigned_urls` whether a URL with a query string (a pre-signed
+    URL) is accepted, and `batch_principal` / `principal_actions` what a bucket policy must
+    allow when the bucket has one ('' / () when the provider states no such rule).
     """
 
     input_reference: str
@@ -331,6 +348,10 @@ class StorageRules:
     error_key: str
     alternative_output_keys: tuple[str, ...]
     alternative_error_keys: tuple[str, ...]
+    object_urls: tuple[str, ...] = ()
+    presigned_urls: bool = True
+    batch_principal: str = ""
+    principal_actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,11 +368,13 @@ class ModelRules:
     """Model names the provider's own documents use: what generated requests ask for.
 
     `other` is a second model, for mixed-model checks. A run may override both (a real
-    account's deployment names) without touching the profile.
+    account's deployment names) without touching the profile. `catalogue` lists the models
+    a provider serves when it refuses others line by line (empty: any model is served).
     """
 
     default: str
     other: str
+    catalogue: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -482,6 +505,18 @@ def _check_template(table: FactTable, name: str, template: str) -> None:
         raise table.error(name, f"malformed template {template!r}: {exc}") from None
 
 
+_FIELD = re.compile(r"{(\w+)}")
+
+
+def _headers(t: FactTable) -> dict[str, str]:
+    table = t.table("required_headers", required=False)
+    if table is None:
+        return {}
+    out = {name: table.get(name, str) for name in table.names()}
+    table.done()
+    return out
+
+
 def _parse_http(t: FactTable) -> HttpSurface:
     ops_table = t.table("operations")
     assert ops_table is not None
@@ -510,7 +545,19 @@ def _parse_http(t: FactTable) -> HttpSurface:
         request_id_header=t.get("request_id_header", str, "x-request-id"),
         operations=MappingProxyType(operations),
         query_params=MappingProxyType(query),
+        base_path_aliases=t.strings("base_path_aliases", ()),
+        alias_required_query=t.get("alias_required_query", str, ""),
+        required_headers=MappingProxyType(_headers(t)),
     )
+    for alias in http.base_path_aliases:
+        if not alias.startswith("/") or alias.endswith("/") or alias == base_path:
+            raise t.error(
+                "base_path_aliases", f"{alias!r} must start with '/', not end with one, and differ from base_path"
+            )
+        if set(_FIELD.findall(alias)) - {"project_id"}:
+            raise t.error(
+                "base_path_aliases", f"{alias!r}: the only path parameter an alias may have is {{project_id}}"
+            )
     t.done()
     return http
 
@@ -899,7 +946,14 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
             error_key=st.get("error_key", str),
             alternative_output_keys=st.strings("alternative_output_keys", ()),
             alternative_error_keys=st.strings("alternative_error_keys", ()),
+            object_urls=st.strings("object_urls", ()),
+            presigned_urls=st.get("presigned_urls", bool, True),
+            batch_principal=st.get("batch_principal", str, ""),
+            principal_actions=st.strings("principal_actions", ()),
         )
+        for template in storage.object_urls:
+            if "{bucket}" not in template or "{key}" not in template:
+                raise st.error("object_urls", f"{template!r} must name {{bucket}} and {{key}}")
         if storage.input_reference not in _INPUT_REFERENCES:
             raise st.error("input_reference", f"unknown kind (known: {sorted(_INPUT_REFERENCES)})")
         st.done()
@@ -920,9 +974,11 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     xt.done()
 
     mt = need("models")
-    models = ModelRules(mt.get("default", str), mt.get("other", str))
+    models = ModelRules(mt.get("default", str), mt.get("other", str), mt.strings("catalogue", ()))
     if not models.default or models.default == models.other:
         raise mt.error("other", "needs two different, non-empty model names")
+    if models.catalogue and not {models.default, models.other} <= set(models.catalogue):
+        raise mt.error("catalogue", "must include the default and the other model")
     mt.done()
 
     ct = need("capabilities")
@@ -976,6 +1032,12 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     root.get("variants", list, [])
     root.done()
 
+    if variant is not None:
+        # A variant is chosen by its header: clients of it send the variant's value.
+        chosen = next((v for v in variants if v.name == variant), None)
+        if chosen is not None and chosen.header:
+            headers = {**http.required_headers, chosen.header: chosen.value}
+            http = dataclasses.replace(http, required_headers=MappingProxyType(headers))
     return Profile(
         name=name,
         display_name=display_name,

@@ -45,6 +45,7 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
             ],
             "s3_endpoint_url": provider.store.endpoint_url,
             "webhooks": provider.webhooks is not None,
+            "batch_principals": list(provider.principals),
         }
 
     async def get_info(request: Request) -> Response:

@@ -75,6 +75,8 @@ def owner_of(surface: Surface, request: Request) -> Owner:
         else:
             key = raw.strip()
     project = request.headers.get(http.project_header) if http.project_header else None
+    # A project in the path (Scaleway's /{project_id}/v1/...) scopes the request like a header.
+    project = request.path_params.get("project_id", project)
     return surface.access.authenticate(key, project)
 
 
@@ -118,5 +120,39 @@ def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
         if route is None or op not in handlers:
             continue
         method, path = route
-        routes.append(Route(path, with_errors(surface, handlers[op]), methods=[method], name=op))
+        handler = handlers[op]
+        if http.required_headers:
+            handler = _with_headers(tuple(http.required_headers), handler)
+        handlers = {**handlers, op: handler}
+        routes.append(Route(path, with_errors(surface, handler), methods=[method], name=op))
+        # The same operation under the profile's other base paths (Azure's /openai with
+        # ?api-version, Scaleway's /{project_id}/v1).
+        for alias in http.base_path_aliases:
+            handler = _requiring(http.alias_required_query, handlers[op]) if http.alias_required_query else handlers[op]
+            alias_path = alias + http.operations[op][1]
+            routes.append(Route(alias_path, with_errors(surface, handler), methods=[method], name=f"{op}@{alias}"))
     return routes
+
+
+def _with_headers(names: tuple[str, ...], handler: Handler) -> Handler:
+    """`handler` behind a check that every header in `names` is present (a gateway's
+    provider selector: without it the gateway cannot route the request)."""
+
+    async def checked(request: Request) -> Response:
+        for name in names:
+            if not request.headers.get(name):
+                raise ApiError("missing_parameter", param=name)
+        return await handler(request)
+
+    return checked
+
+
+def _requiring(param: str, handler: Handler) -> Handler:
+    """`handler` behind a check that the query names `param`."""
+
+    async def checked(request: Request) -> Response:
+        if param not in request.query_params:
+            raise ApiError("missing_parameter", param=param)
+        return await handler(request)
+
+    return checked

@@ -8,6 +8,7 @@ Nothing is fetched from anywhere but the emulator's own S3 endpoint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +17,7 @@ from schemas import Profile
 from .._storage import ObjectStore
 from .access import Access
 from .errors import ApiError
+from .policy import denied_actions
 from .records import InputObject, InputRef, Owner
 from .repository import Repository
 
@@ -38,10 +40,20 @@ class InputMissing(Exception):
 
 @dataclass(frozen=True)
 class ObjectAddress:
-    """An object of the emulator's S3 endpoint named by a URL."""
+    """An object of the emulator's S3 endpoint named by a URL; `form` writes another object's
+    URL the same way (a template over `{bucket}` and `{key}`)."""
 
     bucket: str
     key: str
+    form: str = "s3://{bucket}/{key}"
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching the URLs a provider's URL template describes."""
+    pattern = re.escape(template)
+    for name, part in (("bucket", r"[^/]+?"), ("region", r"[^./]+"), ("key", r".+")):
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{part})")
+    return re.compile(pattern + r"\Z")
 
 
 class InputResolver:
@@ -60,6 +72,7 @@ class InputResolver:
         access: Access,
         files: Repository | None,
         file_reference: str = "",
+        principals: tuple[str, ...] = (),
     ) -> None:
         self.profile = profile
         self.store = store
@@ -67,6 +80,16 @@ class InputResolver:
         self.files = files
         prefix, _, _ = file_reference.partition("{file_id}")
         self._file_prefix = prefix
+        rules = profile.storage
+        self._presigned = rules.presigned_urls if rules is not None else True
+        self._actions = rules.principal_actions if rules is not None else ()
+        self.principals = principals
+        # The provider's own URL forms of an object (http ones; s3:// is handled below).
+        self._forms = [
+            (template, _template_pattern(template))
+            for template in (rules.object_urls if rules is not None else ())
+            if not template.startswith("s3://")
+        ]
 
     # -- at create --------------------------------------------------------------------
 
@@ -85,11 +108,21 @@ class InputResolver:
             return file_id
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
+        if parts.query and not self._presigned:
+            reason = "a pre-signed URL (one with query parameters) is not accepted; give the object's URL without them"
+            raise ApiError("invalid_input_url", value=url, reason=reason)
         if scheme == "s3":
             key = unquote(parts.path.lstrip("/"))
             if not parts.netloc or not key:
                 raise ApiError("invalid_input_url", value=url, reason="expected s3://bucket/key")
             return ObjectAddress(parts.netloc, key)
+        bare = f"{scheme}://{parts.netloc.lower()}{parts.path}"
+        for template, pattern in self._forms:
+            found = pattern.match(bare)
+            if found:
+                # The provider's own URL of an object: the same bucket and key on our endpoint.
+                form = template.replace("{region}", found.groupdict().get("region") or "")
+                return ObjectAddress(found["bucket"], unquote(found["key"]), form)
         if scheme in ("http", "https"):
             return self._http_address(url, parts.hostname or "", parts.port, parts.path)
         accepted = ["s3://bucket/key", "an http(s) URL of an object on this emulator's S3 endpoint"]
@@ -102,20 +135,22 @@ class InputResolver:
         host = host.lower()
         if endpoint is not None:
             ep = urlsplit(endpoint)
-            same = host == (ep.hostname or "").lower() and (port or _default_port(url)) == (
-                ep.port or _default_port(endpoint)
+            same = (
+                urlsplit(url).scheme.lower() == ep.scheme.lower()
+                and host == (ep.hostname or "").lower()
+                and (port or _default_port(url)) == (ep.port or _default_port(endpoint))
             )
             if same:
-                return _path_style(url, path)
+                return _path_style(url, path, f"{endpoint.rstrip('/')}/{{bucket}}/{{key}}")
             where = f"this emulator's S3 endpoint is {endpoint}"
         else:
             if host.endswith(_AWS_SUFFIX) and (host.startswith("s3.") or host.startswith("s3-")):
-                return _path_style(url, path)
+                return _path_style(url, path, f"https://{host}/{{bucket}}/{{key}}")
             if ".s3." in host and host.endswith(_AWS_SUFFIX):
-                bucket = host.split(".s3.", 1)[0]
+                bucket, _, rest = host.partition(".s3.")
                 key = unquote(path.lstrip("/"))
                 if bucket and key:
-                    return ObjectAddress(bucket, key)
+                    return ObjectAddress(bucket, key, f"https://{{bucket}}.s3.{rest}/{{key}}")
             where = "this emulator's S3 is in-process (URLs of s3.amazonaws.com, as boto3 presigns them)"
         raise ApiError(
             "invalid_input_url", value=url, reason=f"host {host!r} is not this emulator's S3 endpoint ({where})"
@@ -135,7 +170,23 @@ class InputResolver:
             raise InputMissing("input_file_not_found", id=ref.value, reason=str(exc.fields.get("reason"))) from None
         if isinstance(where, str):
             return self._file(where, owner, ref)
-        return InputObject(where.key, bucket=where.bucket, size=self._size(where.key, where.bucket, ref))
+        size = self._size(where.key, where.bucket, ref)
+        if self._actions and self.principals:
+            missing = denied_actions(
+                self.store.bucket_policy(where.bucket),
+                bucket=where.bucket,
+                key=where.key,
+                principals=self.principals,
+                actions=self._actions,
+            )
+            if missing:
+                raise InputMissing(
+                    "bucket_policy_denies",
+                    bucket=where.bucket,
+                    principal=self.principals[-1],
+                    missing=" and ".join(missing),
+                )
+        return InputObject(where.key, bucket=where.bucket, size=size, url_form=where.form)
 
     def _file(self, file_id: str, owner: Owner, ref: InputRef) -> InputObject:
         record = self.files.file(file_id) if self.files is not None else None
@@ -157,8 +208,8 @@ def _default_port(url: str) -> int:
     return 443 if url.lower().startswith("https:") else 80
 
 
-def _path_style(url: str, path: str) -> ObjectAddress:
+def _path_style(url: str, path: str, form: str) -> ObjectAddress:
     bucket, _, key = path.lstrip("/").partition("/")
     if not bucket or not key:
         raise ApiError("invalid_input_url", value=url, reason="expected a path-style URL: /bucket/key")
-    return ObjectAddress(bucket, unquote(key))
+    return ObjectAddress(bucket, unquote(key), form)

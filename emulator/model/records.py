@@ -54,12 +54,17 @@ class InputRef:
 
 @dataclass(frozen=True)
 class InputObject:
-    """A readable input: an object of the store's endpoint (`bucket` None: the emulator's own)."""
+    """A readable input: an object of the store's endpoint (`bucket` None: the emulator's own).
+
+    `url_form` writes the URL of another object of the user's bucket the way the input's URL
+    was written (results beside the input are named back to the client in that form).
+    """
 
     key: str
     parts: tuple[int, ...] = ()
     bucket: str | None = None
     size: int = 0
+    url_form: str = ""
 
 
 @dataclass

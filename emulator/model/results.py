@@ -4,8 +4,8 @@ A `LineWriter` (one per dialect) turns an outcome into one JSONL line; the engin
 successes to a batch's output buffer and failures to its error buffer. At the batch's end a
 `ResultSink` stores the buffers and records what it stored in `BatchRecord.results`:
 - `FilesSink`: two Files API files, "output" and "error" (OpenAI and its family);
-- `ResultsFileSink`: one file holding both outcomes, "results", served behind a URL (ScaiGrid).
-An object-storage sink (results beside the input in the user's bucket) plugs in the same way.
+- `ResultsFileSink`: one file holding both outcomes, "results", served behind a URL (ScaiGrid);
+- `BucketSink`: two objects beside the input in the user's own bucket (Scaleway).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from . import seams
 from .records import BatchRecord, FileRecord
 from .repository import Repository
 
-__all__ = ["FilesSink", "LineWriter", "ResultSink", "ResultsFileSink", "sink_for"]
+__all__ = ["BucketSink", "FilesSink", "LineWriter", "ResultSink", "ResultsFileSink", "sink_for"]
 
 
 class LineWriter(Protocol):
@@ -127,8 +127,12 @@ def sink_for(
     clock: Clock,
     mutations: Mutations,
     lock: threading.RLock,
+    naming: str = "primary",
 ) -> ResultSink:
-    """The sink `profile.output.location` names; NotImplementedError for one not built yet."""
+    """The sink `profile.output.location` names; NotImplementedError for one not built yet.
+
+    `naming` picks, for results beside the input, the profile's primary key templates or
+    the alternative a document gives ("alternative")."""
     del clock  # results are stamped by the engine's transition time, not the clock's now
     maker = _FileMaker(profile, repo, store, ids, lock)
     location = profile.output.location
@@ -136,4 +140,62 @@ def sink_for(
         return FilesSink(maker, mutations)
     if location == "results_url":
         return ResultsFileSink(maker, mutations)
+    if location == "object_storage":
+        return BucketSink(profile, store, mutations, naming)
     raise NotImplementedError(f"the emulator does not serve {location!r} result storage (profile {profile.name!r}) yet")
+
+
+class BucketSink:
+    """Results beside the input in the user's own bucket (Scaleway): the output and error
+    objects at the keys the profile names, each written whole; their references are the
+    objects' URLs in the form the input's URL was given."""
+
+    def __init__(self, profile: Profile, store: ObjectStore, mutations: Mutations, naming: str = "primary") -> None:
+        if profile.storage is None:
+            raise ValueError(f"profile {profile.name!r} has no [storage] table")
+        rules = profile.storage
+        if naming == "primary":
+            self.keys = (rules.output_key, rules.error_key)
+        elif naming == "alternative" and rules.alternative_output_keys and rules.alternative_error_keys:
+            self.keys = (rules.alternative_output_keys[0], rules.alternative_error_keys[0])
+        else:
+            raise ValueError(
+                f"result naming {naming!r}: expected 'primary' or, where the profile has one, 'alternative'"
+            )
+        self.profile = profile
+        self.objects = store
+        self.mutations = mutations
+
+    def keys_for(self, input_key: str, batch_id: str) -> tuple[str, str]:
+        """The output and error keys for an input at `input_key`."""
+        folder, _, filename = input_key.rpartition("/")
+        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+        fields = {"dir": f"{folder}/" if folder else "", "filename": filename, "stem": stem, "batch_id": batch_id}
+        out, err = (template.format(**fields) for template in self.keys)
+        return out, err
+
+    def store(self, b: BatchRecord, stamp: int) -> None:
+        """Write the output and error objects into the input's bucket."""
+        assert b.plan is not None
+        source = b.plan.source
+        if source.bucket is None:
+            raise RuntimeError(f"batch {b.id}: results beside the input need an input in a user's bucket")
+        out_rules = self.profile.output
+        plan = seams.StorePlan(
+            write_output=b.completed > 0 or out_rules.empty_output_file,
+            write_errors=b.failed > 0 or out_rules.empty_error_file,
+        )
+        plan = self.mutations.apply(seams.RESULTS_STORE, plan)
+        out_key, err_key = self.mutations.apply(seams.RESULTS_KEYS, self.keys_for(source.key, b.id), batch=b)
+        form = source.url_form or "s3://{bucket}/{key}"
+        for kind, key, spool, wanted in (
+            ("output", out_key, b.out_spool, plan.write_output),
+            ("error", err_key, b.err_spool, plan.write_errors),
+        ):
+            if not wanted:
+                continue
+            size = spool.tell()
+            spool.seek(0)
+            self.objects.put_file(key, spool, "application/jsonl", size, bucket=source.bucket)
+            if kind == "error" or plan.publish_output:
+                b.results[kind] = form.format(bucket=source.bucket, key=key)

@@ -18,6 +18,7 @@ __all__ = [
     "CREATE_MAX_CONCURRENT",
     "LIST_AFTER",
     "NOTIFY_COPIES",
+    "RESULTS_KEYS",
     "RESULTS_LINES",
     "RESULTS_STORE",
     "RESULTS_UNFINISHED",
@@ -53,6 +54,8 @@ CANCEL_REFUSED = "cancel.refused"
 RESULTS_UNFINISHED = "results.unfinished"
 #: ResultLines: the result lines just before they are stored.
 RESULTS_LINES = "results.lines"
+#: (str, str): the output and error keys of results beside the input (context: batch).
+RESULTS_KEYS = "results.keys"
 #: StorePlan: which result objects are stored and published.
 RESULTS_STORE = "results.store"
 #: int: how many times a batch's end is announced (webhooks).

@@ -41,8 +41,10 @@ def parse_create(surface: Surface, payload: Any) -> CreateBatch:
         value = payload.get(name)
         if value is not None and not isinstance(value, str):
             raise ApiError("invalid_type", param=name, expected="a string", got=json_kind(value))
+    # Object-storage providers (Scaleway) take the input object's URL in input_file_id.
+    by_url = profile.storage is not None and profile.storage.input_reference == "object_url"
     return CreateBatch(
-        input=InputRef("file", str(payload.get("input_file_id"))),
+        input=InputRef("url" if by_url else "file", str(payload.get("input_file_id"))),
         endpoint=str(payload.get("endpoint", "")),
         window=payload.get("completion_window"),
         metadata=payload.get("metadata"),
@@ -55,9 +57,9 @@ def openai_routes(surface: Surface) -> list[Route]:
     profile = surface.profile
     files = surface.files
     batches = surface.batches
-    assert files is not None, "an OpenAI-dialect surface has a Files API"
 
     async def create_file(request: Request) -> Response:
+        assert files is not None  # the route exists only where the profile has a Files API
         owner = owner_of(surface, request)
         limit = profile.limits.max_upload_bytes
         declared = request.headers.get("content-length")
@@ -100,6 +102,7 @@ def openai_routes(surface: Surface) -> list[Route]:
         return json_response(file_json(record))
 
     async def list_files(request: Request) -> Response:
+        assert files is not None
         owner = owner_of(surface, request)
         rules = profile.files
         limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
@@ -116,15 +119,18 @@ def openai_routes(surface: Surface) -> list[Route]:
         return json_response(list_json([file_json(f) for f in page], more, surface))
 
     async def retrieve_file(request: Request) -> Response:
+        assert files is not None
         owner = owner_of(surface, request)
         return json_response(file_json(files.retrieve(request.path_params["file_id"], owner)))
 
     async def delete_file(request: Request) -> Response:
+        assert files is not None
         owner = owner_of(surface, request)
         file_id = await run_in_threadpool(files.delete, request.path_params["file_id"], owner)
         return json_response({"id": file_id, "object": "file", "deleted": True})
 
     async def file_content(request: Request) -> Response:
+        assert files is not None
         owner = owner_of(surface, request)
         record, chunks = await run_in_threadpool(files.content, request.path_params["file_id"], owner)
         return StreamingResponse(
