@@ -263,9 +263,9 @@ class Dialect(ABC):
         return self.create_fields().get(param)
 
     def default_window(self) -> str:
-        """The window the suite asks for when a test names none: the profile's default
-        (`batches.default_window`), else its first window."""
-        return self.profile.batches.default_window or next(iter(self.profile.windows))
+        """The window the suite asks for when a test names none: the profile's first (sent
+        explicitly, so the provider's own default, `batches.default_window`, is not assumed)."""
+        return next(iter(self.profile.windows))
 
     @abstractmethod
     def stage(self, api: ApiClient, content: bytes, *, filename: str | None = None) -> Staged:
