@@ -541,7 +541,7 @@ def check_request_counts(states: Sequence[Mapping[str, Any]], profile: Profile) 
                 f"observation #{index}: completed + failed exceeds total",
                 received=view.counts_body,
                 expected="completed + failed <= total",
-                source=SPEC_COUNTS,
+                **dialect.counts_contract(),
             )
         if previous is not None:
             for name, before, now in zip(("total", "completed", "failed"), previous, counts, strict=True):
@@ -551,7 +551,7 @@ def check_request_counts(states: Sequence[Mapping[str, Any]], profile: Profile) 
                         f"observation #{index}: the {name} count decreased",
                         received=now,
                         expected=f">= {before}",
-                        source=SPEC_COUNTS,
+                        **dialect.counts_contract(),
                     )
         previous = counts
         terminal = view.status in profile.lifecycle.terminal
@@ -721,7 +721,7 @@ def check_line_counts(
             "the numbers of result records differ from the counts",
             received={f"records in {places[0]}": len(output_lines), f"records in {places[1]}": len(error_lines)},
             expected={"completed": view.completed, "failed": view.failed, "as": view.counts_body},
-            source=SPEC_COUNTS,
+            **dialect.counts_contract(),
         )
 
 
@@ -845,7 +845,7 @@ def check_finished(finished: FinishedLike, profile: Profile, *, every_transition
             "the total count differs from the number of input lines",
             received=final.counts_body,
             expected={"total": len(finished.input_custom_ids)},
-            source=SPEC_COUNTS,
+            **dialect.counts_contract(),
         )
     if accounted and final.total:
         check_exactly_once(finished.input_custom_ids, finished.output_lines, finished.error_lines)

@@ -240,6 +240,10 @@ class Dialect(ABC):
     records_source: ClassVar[str]
     #: Where the dialect's error envelope is specified.
     envelope_source: ClassVar[str]
+    #: Where the counts' meaning is specified: a profile fact (`counts_key`) or, when None,
+    #: the shared contract (`counts_source`).
+    counts_key: ClassVar[str | None] = None
+    counts_source: ClassVar[str | None] = None
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -354,6 +358,13 @@ class Dialect(ABC):
         """What the record of a line answered with HTTP `status` looks like, for messages."""
 
     # -- shared helpers ----------------------------------------------------------------------
+
+    def counts_contract(self) -> dict[str, Any]:
+        """Where the counts' meaning is said, as `violation(...)` keywords (profile and key,
+        or source)."""
+        if self.counts_key is not None:
+            return {"profile": self.profile, "key": self.counts_key}
+        return {"source": self.counts_source}
 
     def role(self, state: Mapping[str, Any]) -> str | None:
         """The canonical role of a body's status."""

@@ -44,6 +44,7 @@ class OpenAIDialect(Dialect):
     errors_field: ClassVar[str] = "errors.data"
     records_source: ClassVar[str] = SPEC_RECORDS
     envelope_source: ClassVar[str] = SPEC_ENVELOPE
+    counts_source: ClassVar[str | None] = SPEC_COUNTS
 
     def create_fields(self) -> Mapping[str, str]:
         """input_file_id, completion_window, endpoint, metadata (no per-batch webhook field)."""

@@ -50,6 +50,8 @@ class ScaiGridDialect(Dialect):
     errors_field: ClassVar[str] = "errors"
     records_source: ClassVar[str] = _SOURCE
     envelope_source: ClassVar[str] = "the dialect's error envelope {error: {code, message, param}} (scaigrid/error)"
+    #: [output]: one results file; completed_count = ok records, failed_count = error records.
+    counts_key: ClassVar[str | None] = "output"
 
     def create_fields(self) -> Mapping[str, str]:
         """input_file_base64, input_file_url, endpoint_completion_window and the webhook field."""

@@ -63,14 +63,15 @@ def test_line_counts_equal_request_counts(name: str, finished: Callable[[str], F
     `failed_count`), and the total MUST be the number of input lines."""
     run = sup.view(finished(name))
     inv.check_line_counts(run.final, run.output_lines, run.error_lines, bc_profile)
-    view = sup.dialect(bc_profile).view(run.final)
+    dialect = sup.dialect(bc_profile)
+    view = dialect.view(run.final)
     if view.total != len(run.input_custom_ids):
         raise inv.violation(
             "counts-total",
             "the total count is not the number of input lines",
             received=view.counts_body,
             expected={"total": len(run.input_custom_ids)},
-            source=inv.SPEC_COUNTS,
+            **dialect.counts_contract(),
         )
 
 
