@@ -45,14 +45,15 @@ TIMEOUT_NAMES: Mapping[str, str] = MappingProxyType(
         "validation": "a batch leaving its initial (validating) status",
         "cancel": "a cancelled batch reaching its cancelled status",
         "expiry": "a batch reaching its expired status",
+        "webhook": "the target delivering the webhooks of ended batches",
     }
 )
 
 # The in-process emulator moves a batch one status per poll, so its waits are short; a real
 # provider may take the whole 24 h window plus finalization (OpenAI: cancelling up to 10 min).
 _DEFAULT_TIMEOUTS: Mapping[str, Mapping[str, float]] = {
-    "emulator": {"request": 30, "terminal": 30, "validation": 30, "cancel": 30, "expiry": 30},
-    "url": {"request": 60, "terminal": 90_000, "validation": 3_600, "cancel": 900, "expiry": 90_000},
+    "emulator": {"request": 30, "terminal": 30, "validation": 30, "cancel": 30, "expiry": 30, "webhook": 30},
+    "url": {"request": 60, "terminal": 90_000, "validation": 3_600, "cancel": 900, "expiry": 90_000, "webhook": 900},
 }
 _DEFAULT_POLL_INTERVAL = {"emulator": 0.0, "url": 10.0}
 # A paid target gets a budget unless one is configured: a run must not submit without bound.

@@ -57,8 +57,8 @@ class ResultsRecorder:
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
     def deselected(self, info: ItemInfo, reason: str, kind: str) -> None:
-        """Record a deselected test; `kind` is "capability", "controls", "scenario" or
-        "option" (pytest's -k/-m)."""
+        """Record a deselected test; `kind` is "capability", "dialect", "applies",
+        "controls", "scenario", "receiver" or "option" (pytest's -k/-m)."""
         self._emit(info, "deselected", reason, 0.0, reason_kind=kind)
 
     def report(self, report: TestReport, info: ItemInfo) -> None:

@@ -13,11 +13,13 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 __all__ = ["Observation", "Poller", "UnknownTimeoutError", "WaitError", "WaitTimeout", "Waiter"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("batchconf.waiter")
 
@@ -220,6 +222,29 @@ class Waiter:
                 if obs.error is not None:
                     raise obs.error
         return observations
+
+    def until(self, probe: Callable[[], T | None], *, what: str, timeout: str = "terminal") -> T:
+        """Call `probe()` until it returns something other than None (returned), sleeping
+        the poll interval between calls, within the named timeout; raises `TimeoutError`
+        naming `what`, the timeout and its seconds. For states other than a batch's (e.g.
+        the target's pending webhook deliveries)."""
+        seconds = self.timeout(timeout)
+        log.info("waiting up to %gs (timeout %r) for %s", seconds, timeout, what)
+        deadline = self._clock() + seconds
+        calls = 0
+        while True:
+            calls += 1
+            value = probe()
+            if value is not None:
+                return value
+            now = self._clock()
+            if now >= deadline:
+                raise TimeoutError(
+                    f"timeout {timeout!r} ({seconds:g}s) passed before {what} ({calls} checks); "
+                    f"raise it with --wait-timeout {timeout}=SECONDS"
+                )
+            if self.poll_interval > 0:
+                self._sleep(min(self.poll_interval, deadline - now))
 
     def _goal(self, until: Callable[[dict[str, Any]], bool] | None) -> str:
         terminal = "a terminal status (" + ", ".join(sorted(self.terminal)) + ")"

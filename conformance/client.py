@@ -10,7 +10,7 @@ about it. It validates nothing either; `conformance.invariants` does that.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -130,8 +130,9 @@ class ApiClient:
 
     # -- Batches -----------------------------------------------------------------------------
 
-    def create_batch(self, json: Any = None, *, content: bytes | None = None) -> ApiResponse:
-        """Create a batch from a JSON body, or from raw `content` (to send a broken body)."""
+    def create_batch(self, json: Any = None, *, content: bytes | Iterable[bytes] | None = None) -> ApiResponse:
+        """Create a batch from a JSON body, or from raw `content` (to send a broken body, or a
+        large one produced chunk by chunk)."""
         if content is not None:
             return self.request("create_batch", content=content, headers={"Content-Type": "application/json"})
         return self.request("create_batch", json=json)
@@ -148,6 +149,28 @@ class ApiClient:
         """Ask for a batch to be cancelled."""
         return self.request("cancel_batch", path={"batch_id": batch_id})
 
+    # -- Results behind a URL ---------------------------------------------------------------
+
+    def get_url(self, url: str, *, operation: str = "download_results") -> ApiResponse:
+        """GET an absolute URL the target handed out (a `results_url`); the body is never
+        parsed as JSON unless the status is an error. The principal's credentials go only to
+        the target's own origin: a URL elsewhere (a pre-signed object URL) carries its own."""
+        target = self.http.base_url
+        parts = httpx.URL(url)
+        same_origin = (parts.scheme, parts.host, parts.port) == (target.scheme, target.host, target.port)
+        self._counter.calls += 1
+        response = self.http.request("GET", url, headers=self._auth_headers() if same_origin else {})
+        body = response.content
+        return ApiResponse(
+            status=response.status_code,
+            headers=response.headers,
+            content=body,
+            json=_parse_json(body) if response.status_code >= 400 else None,
+            operation=operation,
+            method="GET",
+            url=str(response.request.url),
+        )
+
     # -- Plumbing ----------------------------------------------------------------------------
 
     def request(
@@ -157,7 +180,7 @@ class ApiClient:
         path: Mapping[str, str] | None = None,
         query: Mapping[str, Any] | None = None,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | Iterable[bytes] | None = None,
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         headers: Mapping[str, str] | None = None,

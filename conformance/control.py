@@ -157,6 +157,19 @@ class Control:
         finally:
             self._replace_faults(before)
 
+    # -- Webhooks ---------------------------------------------------------------------------
+
+    def webhooks(self) -> dict[str, Any]:
+        """`GET /_emulator/webhooks`: `{"events": [...], "deliveries": [...], "pending": N}`
+        (the events of ended batches, every delivery attempt, and the events not yet
+        delivered)."""
+        return self._dict("GET", "/webhooks")
+
+    def deliver_webhooks(self) -> dict[str, Any]:
+        """`POST /_emulator/webhooks`: deliver what is due now, then the same state as
+        `webhooks()`."""
+        return self._dict("POST", "/webhooks")
+
     # -- Mutations --------------------------------------------------------------------------
 
     def mutations(self) -> dict[str, Any]:

@@ -8,8 +8,15 @@ Two kinds of check live here:
   statuses form a path of the profile's graph, terminal states stay terminal, each timestamp
   is set once when its status is entered and they are ordered, `expires_at` is `created_at`
   plus the window, request counts never decrease and add up, records validate, every input
-  custom_id appears exactly once across the output and error files, line counts equal the
-  counts, and file ids are null exactly when the profile says. Output order is never assumed.
+  custom_id appears exactly once across the result records, the numbers of successes and
+  failures equal the counts, and result references (file ids, a results URL) are null
+  exactly when the profile says. Output order is never assumed.
+
+The batch invariants read a batch through the profile's dialect adapter
+(`conformance.dialects.adapter_for`): its canonical view (role, counts, result references,
+errors, window) and its result records split into successes and failures, so the same
+checks hold for every dialect; the dialect's own placement rules (OpenAI: successes only in
+the output file; ScaiGrid: a status word of "ok" or "error") are the adapter's.
 
 Every failure raises `ContractViolation` (an AssertionError) whose message says what was
 received, what the contract expected and where the contract says it: the profile, the fact
@@ -28,9 +35,27 @@ from typing import Any, Protocol
 from schemas import Profile
 from schemas._validation import SchemaValidationError, validate
 
+from ._contract import (
+    SPEC_COUNTS,
+    SPEC_ENVELOPE,
+    SPEC_EXACTLY_ONCE,
+    SPEC_LIST,
+    SPEC_RECORDS,
+    ContractViolation,
+    check_schema,
+    cite,
+    schema_name,
+    violation,
+)
 from .client import ApiResponse
+from .dialects import BatchView, Dialect, adapter_for
 
 __all__ = [
+    "SPEC_COUNTS",
+    "SPEC_ENVELOPE",
+    "SPEC_EXACTLY_ONCE",
+    "SPEC_LIST",
+    "SPEC_RECORDS",
     "ContractViolation",
     "ExpectedLineError",
     "FinishedLike",
@@ -45,6 +70,8 @@ __all__ = [
     "check_list_page",
     "check_records",
     "check_request_counts",
+    "check_result_refs",
+    "check_schema",
     "check_status_path",
     "check_terminal_stays",
     "check_timestamps",
@@ -59,21 +86,6 @@ __all__ = [
     "schema_name",
     "violation",
 ]
-
-# Sources of rules that are not one profile fact but the shared contract of every dialect.
-SPEC_COUNTS = "openai-batch-spec.md §3.2 (completed = output lines, failed = error lines); peers.md §0.2, §D"
-SPEC_EXACTLY_ONCE = "peers.md §0.2, §C.6, §D: every input custom_id exactly once across output + error files"
-SPEC_RECORDS = "openai-batch-spec.md §3.2: successes in the output file, failures in the error file"
-SPEC_ENVELOPE = "openai-batch-spec.md §6: the error envelope {error: {message, type, param, code}}"
-SPEC_LIST = "openai-batch-spec.md §5: list pages carry object, data, has_more, first_id, last_id"
-
-
-class ContractViolation(AssertionError):
-    """The target broke the contract. `check` names the rule; the message explains."""
-
-    def __init__(self, check: str, message: str) -> None:
-        self.check = check
-        super().__init__(f"[{check}] {message}")
 
 
 class ObservationLike(Protocol):
@@ -134,79 +146,7 @@ class ExpectedLineError:
         return cls(name, code, line if spec.line else None, param)
 
 
-# -- Citing the contract ---------------------------------------------------------------------
-
-
-def cite(profile: Profile, key: str) -> str:
-    """`profile 'openai', fact `key` (source: ...; verified)` for a dotted fact key.
-
-    A key naming a table (`errors.batch_not_found`) cites its first fact; an unknown key
-    cites its closest known parent.
-    """
-    provenance = profile.provenance
-    found = provenance.get(key)
-    if found is None:
-        found = next((p for k, p in provenance.items() if k.startswith(key + ".")), None)
-    probe = key
-    while found is None and "." in probe:
-        probe = probe.rsplit(".", 1)[0]
-        found = provenance.get(probe) or next((p for k, p in provenance.items() if k.startswith(probe + ".")), None)
-    where = f"profile {profile.name!r}" + (f" (variant {profile.variant!r})" if profile.variant else "")
-    if found is None:
-        return f"{where}, fact `{key}`"
-    state = "verified" if found.verified else "UNVERIFIED"
-    note = f"; note: {found.note}" if found.note else ""
-    return f"{where}, fact `{key}` (source: {found.source}; {state}{note})"
-
-
-def violation(
-    check: str,
-    what: str,
-    *,
-    received: object,
-    expected: object,
-    profile: Profile | None = None,
-    key: str | None = None,
-    source: str | None = None,
-) -> ContractViolation:
-    """A ContractViolation saying what was received, what was expected and where that is said."""
-    where = []
-    if profile is not None and key is not None:
-        where.append(cite(profile, key))
-    if source is not None:
-        where.append(source)
-    said = "; ".join(where) if where else "the contract"
-    return ContractViolation(
-        check, f"{what}\n  received: {_short(received)}\n  expected: {_short(expected)}\n  contract: {said}"
-    )
-
-
-def _short(value: object, limit: int = 600) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
-
-
 # -- Responses -------------------------------------------------------------------------------
-
-
-def schema_name(profile: Profile, kind: str) -> str:
-    """The JSON Schema of wire object `kind` ('batch', 'file', 'error', ...) in the profile's dialect."""
-    return f"{profile.dialect}/{kind}"
-
-
-def check_schema(profile: Profile, kind: str, instance: object, where: str) -> None:
-    """`instance` validates against the dialect's schema `kind`, or ContractViolation."""
-    name = schema_name(profile, kind)
-    try:
-        validate(name, instance)
-    except SchemaValidationError as exc:
-        raise violation(
-            f"schema:{kind}",
-            f"{where} does not validate against JSON Schema {name!r}: {exc}",
-            received=instance,
-            expected=f"an instance of {name}",
-            source=f"schemas/json/{name}.schema.json",
-        ) from None
 
 
 def expect_ok(response: ApiResponse, profile: Profile, kind: str | None, *, statuses: Iterable[int] = (200,)) -> Any:
@@ -293,7 +233,7 @@ def _envelope(response: ApiResponse, profile: Profile, label: str) -> Mapping[st
             f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
             received=response.describe(),
             expected=f"an instance of {schema_name(profile, 'error')}",
-            source=SPEC_ENVELOPE,
+            source=adapter_for(profile).envelope_source,
         ) from None
     assert isinstance(response.json, Mapping)
     inner: Mapping[str, Any] = response.json["error"]
@@ -547,23 +487,26 @@ def check_timestamps(states: Sequence[Mapping[str, Any]], profile: Profile) -> N
 
 def check_expires_at(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
     """`expires_at` equals `created_at` plus the completion window, in every observation."""
+    dialect = adapter_for(profile)
+    window_field = dialect.field("window") or "the completion window"
     for index, state in enumerate(states):
-        window = str(state.get("completion_window"))
+        view = dialect.view(state)
+        window = str(view.window)
         if window not in profile.windows:
             raise violation(
                 "completion-window",
-                f"observation #{index}: completion_window is not a window of the profile",
+                f"observation #{index}: {window_field} is not a window of the profile",
                 received=window,
                 expected=sorted(profile.windows),
                 profile=profile,
                 key="windows",
             )
-        created_at, expires_at = state.get("created_at"), state.get("expires_at")
+        created_at, expires_at = view.created_at, view.expires_at
         want = created_at + profile.windows[window] if isinstance(created_at, int) else None
         if expires_at != want:
             raise violation(
                 "expires-at",
-                f"observation #{index} (status {state.get('status')!r}): expires_at must be created_at + {window}",
+                f"observation #{index} (status {view.status!r}): expires_at must be created_at + {window}",
                 received={"created_at": created_at, "expires_at": expires_at},
                 expected={"expires_at": want},
                 profile=profile,
@@ -571,18 +514,9 @@ def check_expires_at(states: Sequence[Mapping[str, Any]], profile: Profile) -> N
             )
 
 
-def _counts(state: Mapping[str, Any]) -> tuple[int, int, int]:
-    counts = state.get("request_counts") or {}
-    return int(counts.get("total", 0)), int(counts.get("completed", 0)), int(counts.get("failed", 0))
-
-
-def _role(profile: Profile, state: Mapping[str, Any]) -> str | None:
-    return profile.lifecycle.role(str(state.get("status")))
-
-
-def _accounts_every_line(profile: Profile, state: Mapping[str, Any]) -> bool:
-    """Whether, at this terminal state, every line read is in the output or the error file."""
-    role = _role(profile, state)
+def _accounts_every_line(profile: Profile, view: BatchView) -> bool:
+    """Whether, at this terminal state, every line read has a result record."""
+    role = view.role
     if role == "completed":
         return True
     if role == "expired":
@@ -595,107 +529,113 @@ def _accounts_every_line(profile: Profile, state: Mapping[str, Any]) -> bool:
 def check_request_counts(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
     """Counts never decrease, completed + failed never exceed total, and at a terminal
     status that accounts for every line they add up to the total."""
+    dialect = adapter_for(profile)
     previous: tuple[int, int, int] | None = None
     for index, state in enumerate(states):
-        counts = _counts(state)
+        view = dialect.view(state)
+        counts = (view.total, view.completed, view.failed)
         total, completed, failed = counts
         if completed + failed > total:
             raise violation(
                 "counts-add-up",
                 f"observation #{index}: completed + failed exceeds total",
-                received=state.get("request_counts"),
+                received=view.counts_body,
                 expected="completed + failed <= total",
-                source=SPEC_COUNTS,
+                **dialect.counts_contract(),
             )
         if previous is not None:
             for name, before, now in zip(("total", "completed", "failed"), previous, counts, strict=True):
                 if now < before:
                     raise violation(
                         "counts-monotonic",
-                        f"observation #{index}: request_counts.{name} decreased",
+                        f"observation #{index}: the {name} count decreased",
                         received=now,
                         expected=f">= {before}",
-                        source=SPEC_COUNTS,
+                        **dialect.counts_contract(),
                     )
         previous = counts
-        terminal = state.get("status") in profile.lifecycle.terminal
-        if terminal and _accounts_every_line(profile, state) and total and completed + failed != total:
+        terminal = view.status in profile.lifecycle.terminal
+        if terminal and _accounts_every_line(profile, view) and total and completed + failed != total:
             raise violation(
                 "counts-add-up",
-                f"terminal status {state.get('status')!r}: completed + failed must equal total",
-                received=state.get("request_counts"),
+                f"terminal status {view.status!r}: completed + failed must equal total",
+                received=view.counts_body,
                 expected=f"completed + failed == {total}",
                 profile=profile,
-                key=_policy_key(profile, state),
+                key=_policy_key(view),
             )
 
 
-def _policy_key(profile: Profile, state: Mapping[str, Any]) -> str:
-    role = _role(profile, state)
-    if role == "expired":
+def _policy_key(view: BatchView) -> str:
+    if view.role == "expired":
         return "output.unfinished_on_expiry"
-    if role == "cancelled":
+    if view.role == "cancelled":
         return "output.unfinished_on_cancel"
     return "lifecycle.terminal"
 
 
-# -- Files and records -----------------------------------------------------------------------
+# -- Result references and records -----------------------------------------------------------
+
+
+def _started(views: Sequence[BatchView]) -> bool:
+    """Whether the batch had begun processing by the last of `views`."""
+    return any(v.total > 0 or v.role in ("in_progress", "finalizing") for v in views)
+
+
+def check_result_refs(view: BatchView, profile: Profile, *, started: bool, where: str = "") -> None:
+    """The result references of a terminal state are set or null as the dialect's rules say
+    (`Dialect.ref_rules`)."""
+    dialect = adapter_for(profile)
+    for rule in dialect.ref_rules(view, started=started):
+        value = view.refs.get(rule.field)
+        if rule.present is True and value is None:
+            raise violation(
+                rule.check,
+                f"{where}{rule.why}, but {rule.field} is null",
+                received=None,
+                expected=rule.expected,
+                profile=profile if rule.key else None,
+                key=rule.key,
+                source=rule.source,
+            )
+        if rule.present is False and value is not None:
+            raise violation(
+                rule.check,
+                f"{where}{rule.why}, but {rule.field} is set",
+                received=value,
+                expected=None,
+                profile=profile if rule.key else None,
+                key=rule.key,
+                source=rule.source,
+            )
 
 
 def check_file_ids(states: Sequence[Mapping[str, Any]], profile: Profile) -> None:
-    """File ids appear only at a terminal status (when the profile says so), and at the end
-    an output file exists exactly when something succeeded (error file: failed), unless the
-    profile says empty files are created."""
+    """Result references (file ids, a results URL) appear only at a terminal status (when
+    the profile says so), and at the end each is set exactly when the dialect's rules say:
+    OpenAI, an output file exactly when something succeeded (error file: failed) unless the
+    profile says empty files are created; ScaiGrid, results_url exactly when there are
+    results."""
     out = profile.output
+    dialect = adapter_for(profile)
+    views: list[BatchView] = []
     for index, state in enumerate(states):
-        terminal = state.get("status") in profile.lifecycle.terminal
+        view = dialect.view(state)
+        views.append(view)
+        terminal = view.status in profile.lifecycle.terminal
         if out.ids_at_terminal and not terminal:
-            for field in ("output_file_id", "error_file_id"):
-                if state.get(field) is not None:
+            for ref_field, value in view.refs.items():
+                if value is not None:
                     raise violation(
                         "file-ids-at-terminal",
-                        f"observation #{index} (status {state.get('status')!r}) exposes {field} "
-                        "before a terminal status",
-                        received=state.get(field),
+                        f"observation #{index} (status {view.status!r}) exposes {ref_field} before a terminal status",
+                        received=value,
                         expected=None,
                         profile=profile,
                         key="output.ids_at_terminal",
                     )
-        if not terminal:
-            continue
-        _total, completed, failed = _counts(state)
-        role = _role(profile, state)
-        for field, count, empty_ok, key in (
-            ("output_file_id", completed, out.empty_output_file, "output.empty_output_file"),
-            ("error_file_id", failed, out.empty_error_file, "output.empty_error_file"),
-        ):
-            value = state.get(field)
-            if count > 0 and value is None:
-                raise violation(
-                    "file-ids",
-                    f"status {state.get('status')!r} with {count} lines for {field} but {field} is null",
-                    received=None,
-                    expected="a file id",
-                    source=SPEC_COUNTS,
-                )
-            if count == 0 and value is not None and not empty_ok:
-                raise violation(
-                    "file-ids-empty",
-                    f"status {state.get('status')!r}: no line belongs in it, so {field} must stay null",
-                    received=value,
-                    expected=None,
-                    profile=profile,
-                    key=key,
-                )
-            if count == 0 and value is None and empty_ok and role == "completed":
-                raise violation(
-                    "file-ids-empty",
-                    f"status {state.get('status')!r}: the profile says an empty file is still created for {field}",
-                    received=None,
-                    expected="a file id (of an empty file)",
-                    profile=profile,
-                    key=key,
-                )
+        if terminal:
+            check_result_refs(view, profile, started=_started(views), where=f"observation #{index}: ")
 
 
 def parse_jsonl(raw: bytes | None, what: str) -> list[Any]:
@@ -723,31 +663,11 @@ def parse_jsonl(raw: bytes | None, what: str) -> list[Any]:
 def check_records(
     output_lines: Sequence[Mapping[str, Any]], error_lines: Sequence[Mapping[str, Any]], profile: Profile
 ) -> None:
-    """Output lines are successes and error lines failures, each valid against its schema."""
-    for number, line in enumerate(output_lines, start=1):
-        response = line.get("response") if isinstance(line, Mapping) else None
-        status = response.get("status_code") if isinstance(response, Mapping) else None
-        if not isinstance(status, int) or not 200 <= status < 300 or line.get("error") is not None:
-            raise violation(
-                "records-placement",
-                f"output file record #{number} is not a success (output order is not assumed: # is file order)",
-                received=line,
-                expected="response.status_code 2xx and error null; failures belong in the error file",
-                source=SPEC_RECORDS,
-            )
-        check_schema(profile, "output_line", line, f"output file record #{number}")
-    for number, line in enumerate(error_lines, start=1):
-        response = line.get("response") if isinstance(line, Mapping) else None
-        status = response.get("status_code") if isinstance(response, Mapping) else None
-        if isinstance(status, int) and 200 <= status < 300:
-            raise violation(
-                "records-placement",
-                f"error file record #{number} is a success (HTTP {status})",
-                received=line,
-                expected="an HTTP status >= 400, or response null with error {code, message}",
-                source=SPEC_RECORDS,
-            )
-        check_schema(profile, "error_line", line, f"error file record #{number}")
+    """The successes (`output_lines`) and failures (`error_lines`) obey the dialect's
+    placement and shape rules, each valid against its schema (OpenAI: output-file lines are
+    2xx responses, error-file lines failures; ScaiGrid: status "ok" with a response, status
+    "error" with an error)."""
+    adapter_for(profile).check_records(output_lines, error_lines)
 
 
 def check_exactly_once(
@@ -757,8 +677,9 @@ def check_exactly_once(
     *,
     complete: bool = True,
 ) -> None:
-    """Every input custom_id appears exactly once across both files, and nothing else does
-    (`complete` False: at most once, for batches whose unfinished lines are dropped).
+    """Every input custom_id appears exactly once across the successes and failures, and
+    nothing else does (`complete` False: at most once, for batches whose unfinished lines
+    are dropped).
 
     Compared as multisets: the order of lines is never assumed."""
     wanted = Counter(input_ids)
@@ -769,50 +690,58 @@ def check_exactly_once(
     if twice or unknown or missing:
         raise violation(
             "exactly-once",
-            "the custom_ids of the output and error files are not the input custom_ids, each exactly once",
+            "the custom_ids of the result records (successes and failures) are not the input custom_ids, "
+            "each exactly once",
             received={
                 "duplicated": twice[:10],
                 "not in input": unknown[:10],
                 "missing": missing[:10],
-                "output lines": len(output_lines),
-                "error lines": len(error_lines),
+                "success records": len(output_lines),
+                "failure records": len(error_lines),
             },
-            expected=f"{len(input_ids)} custom_ids, each once across output + error",
+            expected=f"{len(input_ids)} custom_ids, each once across successes + failures",
             source=SPEC_EXACTLY_ONCE,
         )
 
 
 def check_line_counts(
-    final: Mapping[str, Any], output_lines: Sequence[Mapping[str, Any]], error_lines: Sequence[Mapping[str, Any]]
+    final: Mapping[str, Any],
+    output_lines: Sequence[Mapping[str, Any]],
+    error_lines: Sequence[Mapping[str, Any]],
+    profile: Profile,
 ) -> None:
-    """The output file has `completed` lines and the error file `failed` lines."""
-    _total, completed, failed = _counts(final)
-    if (len(output_lines), len(error_lines)) != (completed, failed):
+    """There are `completed` success records and `failed` failure records (OpenAI: lines of
+    the output and the error file; ScaiGrid: "ok" and "error" records of the results file)."""
+    dialect = adapter_for(profile)
+    view = dialect.view(final)
+    places = dialect.places
+    if (len(output_lines), len(error_lines)) != (view.completed, view.failed):
         raise violation(
             "line-counts",
-            "the result files' line counts differ from request_counts",
-            received={"output lines": len(output_lines), "error lines": len(error_lines)},
-            expected={"completed": completed, "failed": failed},
-            source=SPEC_COUNTS,
+            "the numbers of result records differ from the counts",
+            received={f"records in {places[0]}": len(output_lines), f"records in {places[1]}": len(error_lines)},
+            expected={"completed": view.completed, "failed": view.failed, "as": view.counts_body},
+            **dialect.counts_contract(),
         )
 
 
 def check_error_file_lines(
     error_lines: Sequence[Mapping[str, Any]], codes: Iterable[str], profile: Profile, key: str
 ) -> list[Mapping[str, Any]]:
-    """Error-file lines are HTTP failures or non-HTTP failures with one of `codes`
-    (`key` is the profile fact naming them); returns the non-HTTP ones."""
+    """Failure records are HTTP failures or non-HTTP failures with one of `codes` (`key` is
+    the profile fact naming them); returns the non-HTTP ones."""
+    dialect = adapter_for(profile)
     allowed = set(codes)
     non_http = []
     for line in error_lines:
-        if line.get("response") is not None:
+        record = dialect.record(line)
+        if record.http:
             continue
-        error = line.get("error") or {}
-        if error.get("code") not in allowed:
+        if record.code not in allowed:
             raise violation(
                 "error-line-code",
-                f"error file line for custom_id {line.get('custom_id')!r} has an unexpected code",
-                received=error,
+                f"the failure record of custom_id {line.get('custom_id')!r} has an unexpected code",
+                received=line.get("error"),
                 expected=f"code in {sorted(allowed)}",
                 profile=profile,
                 key=key,
@@ -828,25 +757,28 @@ def check_validation_errors(
     *,
     broken_lines: Iterable[int | None] | None = None,
 ) -> list[Mapping[str, Any]]:
-    """The batch failed validation with `errors.data` holding every expected entry (code,
-    line, param) and no entry naming a line that is not broken (`broken_lines`, default the
-    expected entries' lines). Returns the entries."""
+    """The batch failed validation with its error entries (OpenAI `errors.data`, ScaiGrid
+    `errors`) holding every expected entry (code, line, param) and no entry naming a line
+    that is not broken (`broken_lines`, default the expected entries' lines). Returns the
+    entries."""
+    dialect = adapter_for(profile)
+    view = dialect.view(final)
+    where = dialect.errors_field
     failed = profile.lifecycle.status("failed")
-    if final.get("status") != failed:
+    if view.status != failed:
         raise violation(
             "validation-status",
             "a batch whose input breaks the line rules must end in the failed status",
-            received={"status": final.get("status"), "errors": final.get("errors")},
+            received={"status": view.status, "errors": final.get("errors")},
             expected={"status": failed, "errors": [e.__dict__ for e in expected]},
             profile=profile,
             key=f"validation.{expected[0].name}" if expected else "lifecycle.roles.failed",
         )
-    errors = final.get("errors") or {}
-    data = errors.get("data") if isinstance(errors, Mapping) else None
-    if not isinstance(data, list) or not data:
+    data = view.errors
+    if not data:
         raise violation(
             "validation-errors",
-            "a batch that failed validation must say why in errors.data",
+            f"a batch that failed validation must say why in {where}",
             received=final.get("errors"),
             expected=[e.__dict__ for e in expected],
             profile=profile,
@@ -856,7 +788,7 @@ def check_validation_errors(
         if not any(_matches(entry, want) for entry in data):
             raise violation(
                 f"validation-{want.name}",
-                f"errors.data lacks the entry for {want.name!r}",
+                f"{where} lacks the entry for {want.name!r}",
                 received=data,
                 expected={"code": want.code, "line": want.line, "param": want.param or "(any)"},
                 profile=profile,
@@ -867,13 +799,13 @@ def check_validation_errors(
         if entry.get("line") is not None and entry.get("line") not in broken:
             raise violation(
                 "validation-spurious",
-                f"errors.data names line {entry.get('line')}, which is valid",
+                f"{where} names line {entry.get('line')}, which is valid",
                 received=entry,
                 expected=f"entries only for lines {sorted(x for x in broken if x is not None)}",
                 profile=profile,
                 key="validation",
             )
-    return data
+    return list(data)
 
 
 def _matches(entry: Mapping[str, Any], want: ExpectedLineError) -> bool:
@@ -892,6 +824,7 @@ def check_finished(finished: FinishedLike, profile: Profile, *, every_transition
 
     `every_transition`: whether the observer saw each transition (see `check_status_path`).
     """
+    dialect: Dialect = adapter_for(profile)
     states = history(finished.created, finished.observation)
     for index, state in enumerate(states):
         check_schema(profile, "batch", state, f"observation #{index} of batch {finished.batch_id}")
@@ -903,19 +836,18 @@ def check_finished(finished: FinishedLike, profile: Profile, *, every_transition
     check_request_counts(states, profile)
     check_file_ids(states, profile)
     check_records(finished.output_lines, finished.error_lines, profile)
-    check_line_counts(finished.final, finished.output_lines, finished.error_lines)
-    final = finished.final
-    total = _counts(final)[0]
-    accounted = final.get("status") in profile.lifecycle.terminal and _accounts_every_line(profile, final)
-    if accounted and total and total != len(finished.input_custom_ids):
+    check_line_counts(finished.final, finished.output_lines, finished.error_lines, profile)
+    final = dialect.view(finished.final)
+    accounted = final.status in profile.lifecycle.terminal and _accounts_every_line(profile, final)
+    if accounted and final.total and final.total != len(finished.input_custom_ids):
         raise violation(
             "counts-total",
-            "request_counts.total differs from the number of input lines",
-            received=final.get("request_counts"),
+            "the total count differs from the number of input lines",
+            received=final.counts_body,
             expected={"total": len(finished.input_custom_ids)},
-            source=SPEC_COUNTS,
+            **dialect.counts_contract(),
         )
-    if accounted and total:
+    if accounted and final.total:
         check_exactly_once(finished.input_custom_ids, finished.output_lines, finished.error_lines)
     else:
         check_exactly_once(finished.input_custom_ids, finished.output_lines, finished.error_lines, complete=False)

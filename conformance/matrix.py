@@ -73,7 +73,7 @@ class Cell:
         if outcome in ("passed", "failed", "error", "xfailed", "xpassed", "skipped", "deselected"):
             setattr(self, outcome, getattr(self, outcome) + 1)
         if outcome == "deselected":
-            if kind in ("capability", "scenario"):
+            if kind in ("capability", "scenario", "dialect", "applies"):
                 self.not_offered += 1
             if reason:
                 self.reasons.add(reason)

@@ -7,11 +7,14 @@ collected test carrying a `capability` marker. An engaged run:
 
 1. resolves and validates the configuration (`conformance._config`): a bad value ends the
    run with exit status 2 and a message naming the key, the value and what is expected;
-2. deselects, with a reason, every test whose capability the profile lacks, that needs a
-   scenario of such a capability, or that needs admin controls the target lacks; marks the
+2. deselects, with a reason, every test whose capability the profile lacks, that checks
+   another wire dialect (`@pytest.mark.dialect`), that does not apply to the profile
+   (`@pytest.mark.applies`), that needs a scenario of such a capability, admin controls the
+   target lacks, or a webhook receiver the target cannot reach (127.0.0.1); marks the
    profile's known deviations as strict xfail;
-3. before the first test, builds the target, submits every scenario a selected test
-   declares (`@pytest.mark.scenarios`), within the request budget, and polls them together;
+3. before the first test, builds the target, starts the webhook receiver when a selected
+   test checks webhooks, submits every scenario a selected test declares
+   (`@pytest.mark.scenarios`), within the request budget, and polls them together;
 4. scrubs the API keys from every report and log record, writes `--results` (one JSON
    line per check) and maps the exit status: 0 conformant, 1 not, 2 harness or config
    error (including "no tests selected").
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from ._waiter import Waiter
     from .client import ApiClient
     from .control import Control
+    from .receiver import WebhookReceiver
     from .scenarios import Budget, Finished, ScenarioRunner
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "finished",
     "other_api",
     "waiter",
+    "webhook_receiver",
 ]
 
 log = logging.getLogger("batchconf")
@@ -234,6 +239,10 @@ _MARKERS = (
     "any test runs and polled together. On a test, class or module (pytestmark).",
     "needs_control: the test steers the target through the emulator's admin routes (/_emulator); "
     "deselected on targets without them.",
+    "dialect(*names): the test checks a rule of these wire dialects only (openai, scaigrid, ...); deselected "
+    "for a profile of another dialect, with the reason.",
+    "applies(*predicates): each predicate(profile) returns why the test does not apply to the profile (or "
+    "None); deselected with that reason when one does.",
 )
 
 
@@ -262,6 +271,7 @@ class _Run:
     exit_reason: str | None = None
     header_shown: bool = False
     controls_probe: bool | None = None
+    receiver: WebhookReceiver | None = None
     _undo_logging: Callable[[], None] | None = None
 
     @property
@@ -416,8 +426,20 @@ class _Run:
                 state=state,
                 announce=self.announce,
                 redact=self.redactor or (lambda text: text),
+                webhook_url=self.receiver.url if self.receiver is not None else None,
             )
         return self.runner
+
+    def ensure_receiver(self) -> WebhookReceiver:
+        """The run's webhook receiver on 127.0.0.1 (started on first use, closed with the run)."""
+        if self.receiver is None:
+            from .receiver import WebhookReceiver
+
+            self.receiver = WebhookReceiver("127.0.0.1").start()
+            self.announce(f"webhook receiver listening at {self.receiver.url}")
+            if self.runner is not None:
+                self.runner.webhook_url = self.receiver.url
+        return self.receiver
 
     def announce(self, line: str) -> None:
         """A progress line on the terminal (and in the log)."""
@@ -443,7 +465,10 @@ class _Run:
         return self.controls_probe
 
     def close(self) -> None:
-        """Release the target and undo the logging redaction."""
+        """Release the target and the webhook receiver, and undo the logging redaction."""
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
         if self.target is not None:
             self.target.close()
             self.target = None
@@ -598,12 +623,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     dropped: list[pytest.Item] = []
     needs_controls = any(item.get_closest_marker("needs_control") for item, _ in infos.values())
     controls = run.targets_controls(suite) if needs_controls else True
+    unreachable = _receiver_unreachable(suite.target_url)
     for item in items:
         entry = infos.get(item.nodeid)
         if entry is None:
             keep.append(item)
             continue
-        reason = _lack(item, entry[1], profile, specs, controls)
+        reason = _lack(item, entry[1], profile, specs, controls, unreachable)
         if reason is None:
             keep.append(item)
             continue
@@ -669,11 +695,51 @@ def _item_info(item: pytest.Item, marker: pytest.Mark, specs: Any) -> tuple[Item
                 problems.append(f"{item.nodeid}: declares unknown scenario {name!r} (registered: {known})")
             elif name not in names:
                 names.append(name)
+    for mark in item.iter_markers("dialect"):
+        if not mark.args or not all(isinstance(a, str) for a in mark.args) or mark.kwargs:
+            problems.append(f"{item.nodeid}: dialect marker takes dialect names, got {mark.args!r}")
+    for mark in item.iter_markers("applies"):
+        if not mark.args or not all(callable(a) for a in mark.args) or mark.kwargs:
+            problems.append(
+                f"{item.nodeid}: applies marker takes predicates profile -> reason | None, got {mark.args!r}"
+            )
     test = getattr(item, "originalname", None) or item.name
     return ItemInfo(item.nodeid, test, capability, tuple(names)), problems
 
 
-def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, controls: bool) -> tuple[str, str] | None:
+#: Hosts from which a target reaches the suite's webhook receiver on 127.0.0.1.
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _receiver_unreachable(target_url: str | None) -> str | None:
+    """Why the target cannot reach a webhook receiver on 127.0.0.1 (None: it can: the
+    in-process emulator, or a URL target on loopback)."""
+    if target_url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    host = urlsplit(target_url).hostname or ""
+    if host in _LOOPBACK:
+        return None
+    return (
+        "needs a webhook receiver the target can reach: the suite's receiver listens on 127.0.0.1, "
+        f"and the target host {host!r} is not on loopback"
+    )
+
+
+def _needs_receiver(caps: list[str], info: ItemInfo, specs: Any) -> bool:
+    """Whether a test (by its capabilities and its scenarios') checks webhook deliveries."""
+    return "webhooks" in caps or any(specs[n].capability == "webhooks" for n in info.scenarios)
+
+
+def _lack(
+    item: pytest.Item,
+    info: ItemInfo,
+    profile: Profile,
+    specs: Any,
+    controls: bool,
+    unreachable: str | None = None,
+) -> tuple[str, str] | None:
     """Why the target cannot run this test, as (reason, kind), or None."""
     name = profile.name
     # The closest marker is the test's capability in reports, but a test inherits the
@@ -685,6 +751,18 @@ def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, contr
         key = CAPABILITY_MAP[cap]
         if not profile.has(key):
             return f"profile {name!r} does not offer capability {cap!r} (capabilities.{key} is not true)", "capability"
+    for mark in item.iter_markers("dialect"):
+        if profile.dialect not in mark.args:
+            dialects = " / ".join(str(a) for a in mark.args)
+            return (
+                f"a check of the {dialects} dialect; profile {name!r} speaks the {profile.dialect!r} dialect",
+                "dialect",
+            )
+    for mark in item.iter_markers("applies"):
+        for predicate in mark.args:
+            why = predicate(profile)
+            if why is not None:
+                return f"does not apply to profile {name!r}: {why}", "applies"
     for scenario_name in info.scenarios:
         spec = specs[scenario_name]
         scap = spec.capability
@@ -702,6 +780,8 @@ def _lack(item: pytest.Item, info: ItemInfo, profile: Profile, specs: Any, contr
             "(pass --target-controls if it does)",
             "controls",
         )
+    if unreachable is not None and _needs_receiver([c for c in caps if isinstance(c, str)], info, specs):
+        return unreachable, "receiver"
     return None
 
 
@@ -769,17 +849,23 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
 def _prepare(run: _Run, session: pytest.Session) -> None:
     from ._config import ConfigError
     from ._target import TargetError
-    from .scenarios import BudgetExceeded, StateFileError
+    from .scenarios import BudgetExceeded, StateFileError, registered
 
     try:
         run.ensure_target()
     except (TargetError, ConfigError) as exc:
         _exit(str(exc))
     needed: list[str] = []
+    receiver = False
+    specs = registered()
     for item in session.items:
         info = run.infos.get(item.nodeid)
         if info is not None:
             needed += [n for n in info.scenarios if n not in needed]
+            caps = [info.capability] + [m.args[0] for m in item.iter_markers("capability") if len(m.args) == 1]
+            receiver = receiver or _needs_receiver([c for c in caps if isinstance(c, str)], info, specs)
+    if receiver:
+        run.ensure_receiver()
     if not needed:
         return
     try:
@@ -962,6 +1048,15 @@ def control(request: pytest.FixtureRequest, bc_target: Target) -> Control:
     if client is None:
         pytest.skip("the target has no admin routes (/_emulator); pass --target-controls if it does")
     return client
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver(request: pytest.FixtureRequest) -> WebhookReceiver:
+    """The run's webhook receiver on 127.0.0.1 (`conformance.receiver.WebhookReceiver`): the
+    scenarios subscribe their batches to `webhook_receiver.url` (`ScenarioContext.webhook_url`).
+    Tests of the `webhooks` capability get it started before the scenarios; where the target
+    cannot reach 127.0.0.1 they are deselected with that reason."""
+    return _fixture_run(request).ensure_receiver()
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,7 @@ from conformance.scenarios import scenario, ScenarioContext, Submitted
 @scenario("all_succeed", capability="lifecycle", requests=3)
 def all_succeed(ctx: ScenarioContext) -> Submitted:
     ids = ctx.custom_ids(3)
-    file_id = ctx.upload_jsonl([ctx.chat_line(cid) for cid in ids])
-    batch = ctx.create_batch(file_id, endpoint="/v1/chat/completions")
+    batch = ctx.submit([ctx.chat_line(cid) for cid in ids])   # upload + create, or inline
     return Submitted(batch_id=batch["id"], input_custom_ids=ids, created=batch)
 ```
 
@@ -25,7 +24,8 @@ def test_every_line_once(finished):
 (`pytestmark = pytest.mark.scenarios(...)` declares them for a whole module.) After
 collection the plugin submits every scenario that a selected test declares, within the
 request budget, records the batch ids in the state file, polls all of them through the
-waiter, downloads and parses their result files and caches one `Finished` per scenario. A
+waiter, fetches and parses their results through the profile's dialect adapter
+(`conformance.dialects`) and caches one `Finished` per scenario. A
 scenario whose submission, polling or download fails makes exactly the tests declaring it
 error at setup, with the reason; the rest of the run goes on.
 """
@@ -43,6 +43,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._waiter import Observation, Waiter, WaitError
+from .dialects import BatchParams, Dialect, Input, Results, ResultsUnavailable, SubmitError, adapter_for, parse_records
 
 if TYPE_CHECKING:
     from schemas import Profile
@@ -72,7 +73,10 @@ __all__ = [
 @dataclass(frozen=True)
 class ScenarioSpec:
     """A registered scenario: its builder, the capability it exercises, how many requests
-    (input lines) it submits (the budget counts these) and the named timeout its wait uses."""
+    (input lines) it submits (the budget counts these), the named timeout its wait uses,
+    whether it applies to a profile, and whether a later run may resume it from the state
+    file (not when what it checks happened during the run that submitted it, e.g. webhook
+    deliveries to that run's receiver)."""
 
     name: str
     builder: Callable[[ScenarioContext], Submitted]
@@ -80,6 +84,7 @@ class ScenarioSpec:
     requests: int
     timeout: str = "terminal"
     applies: Callable[[Profile], str | None] | None = None
+    resumable: bool = True
 
     def lack(self, profile: Profile) -> str | None:
         """Why this scenario cannot run against `profile` (None when it can)."""
@@ -103,11 +108,13 @@ def scenario(
     requests: int,
     timeout: str = "terminal",
     applies: Callable[[Profile], str | None] | None = None,
+    resumable: bool = True,
 ) -> Callable[[F], F]:
     """Register the decorated builder as scenario `name`.
 
     `applies(profile)` returns why the scenario does not apply to a profile (a test needing
-    it is then deselected with that reason), or None when it does.
+    it is then deselected with that reason), or None when it does. `resumable` False: a
+    later run submits it again rather than resuming it from the state file.
 
     `requests` must be the number of input lines it submits (at least 1). Registering a name
     twice is an error, unless the first registration came from a module that has since been
@@ -122,7 +129,7 @@ def scenario(
             raise ValueError(
                 f"scenario {name!r} is already registered by {old.builder.__module__}.{old.builder.__qualname__}"
             )
-        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout, applies)
+        _REGISTRY[name] = ScenarioSpec(name, builder, capability, requests, timeout, applies, resumable)
         return builder
 
     return register
@@ -153,13 +160,16 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Finished:
-    """A scenario's batch polled to a terminal status, with its result files.
+    """A scenario's batch polled to a terminal status, with its results.
 
     `observation` holds every polled snapshot; `final` is the last one. `output_lines` and
-    `error_lines` are the parsed JSONL records (empty when the file is absent);
-    `raw_output` / `raw_error` the downloaded bytes (None when there is no file);
-    `parse_errors` names lines that are not JSON objects. `resumed` is True when the batch
-    id came from the state file of an earlier run.
+    `error_lines` are the parsed success and failure records (OpenAI: the output and the
+    error file; ScaiGrid: the "ok" and the "error" records of the results file; empty when
+    there are none); `raw_results` the downloaded bytes by result reference (None where the
+    reference is null), `raw_output` / `raw_error` those of the output and the error file
+    (a results file that holds both is `raw_output`); `parse_errors` names lines that are
+    not JSON objects. `resumed` is True when the batch id came from the state file of an
+    earlier run.
     """
 
     name: str
@@ -173,6 +183,7 @@ class Finished:
     raw_error: bytes | None = None
     parse_errors: Sequence[str] = ()
     resumed: bool = False
+    raw_results: Mapping[str, bytes | None] = field(default_factory=dict)
 
     @property
     def final(self) -> Mapping[str, Any]:
@@ -234,9 +245,10 @@ class Budget:
 
 
 class ScenarioContext:
-    """What a scenario builder works with: the main principal's `api`, the `profile`, the
-    `target` descriptor, `control` (None without admin routes), the run's `seed` and an
-    `rng` seeded from it and the scenario's name, plus helpers that raise `ScenarioError`
+    """What a scenario builder works with: the main principal's `api`, the `profile` and its
+    `dialect` adapter, the `target` descriptor, `control` (None without admin routes), the
+    run's `seed` and an `rng` seeded from it and the scenario's name, `webhook_url` (the
+    run's webhook receiver, None when none runs), plus helpers that raise `ScenarioError`
     when the target refuses."""
 
     def __init__(
@@ -248,13 +260,16 @@ class ScenarioContext:
         target: Target | None,
         control: Control | None,
         seed: int,
+        webhook_url: str | None = None,
     ) -> None:
         self.name = name
         self.api = api
         self.profile = profile
+        self.dialect: Dialect = adapter_for(profile)
         self.target = target
         self.control = control
         self.seed = seed
+        self.webhook_url = webhook_url
         self.rng = random.Random(f"{seed}:{name}")
 
     def custom_ids(self, count: int, prefix: str | None = None) -> list[str]:
@@ -285,25 +300,51 @@ class ScenarioContext:
             out += b"\n"
         return bytes(out)
 
-    def upload_jsonl(self, lines: Iterable[Mapping[str, Any] | str | bytes], filename: str | None = None) -> str:
-        """Upload the lines as a batch input file; returns the file id.
+    def _filename(self) -> str:
+        return f"batchconf-{self.name}-{self.seed}{self.profile.files.batch_file_extension}"
 
-        Needs the profile's Files API; object-storage dialects are not implemented yet
-        (this method is the hook for them).
-        """
-        if not self.profile.files.api:
+    def stage(self, lines: Iterable[Mapping[str, Any] | str | bytes], filename: str | None = None) -> Input:
+        """Make the lines referable by a create request, as the dialect does (OpenAI: upload
+        them as a batch input file; ScaiGrid: keep them inline); returns the input."""
+        try:
+            staged = self.dialect.stage(self.api, self.jsonl(lines), filename=filename or self._filename())
+        except SubmitError as exc:
+            raise ScenarioError(f"scenario {self.name!r}: {exc}") from None
+        if staged.input is None:
+            detail = staged.response.describe() if staged.response is not None else "no reference"
+            raise ScenarioError(f"scenario {self.name!r}: could not upload the input file: {detail}")
+        return staged.input
+
+    def upload_jsonl(self, lines: Iterable[Mapping[str, Any] | str | bytes], filename: str | None = None) -> str:
+        """Upload the lines as a batch input file through the Files API; returns the file id
+        (dialects without a Files API: `submit` or `stage` instead)."""
+        source = self.stage(lines, filename)
+        if source.file_id is None:
             raise ScenarioError(
-                f"profile {self.profile.name!r} has no Files API (input: "
-                f"{self.profile.storage.input_reference if self.profile.storage else 'unknown'}); "
-                "uploading to object storage is not implemented by the harness yet"
+                f"scenario {self.name!r}: profile {self.profile.name!r} ({self.dialect.name} dialect) takes its input "
+                f"as {source.describe()}, not as an uploaded file; use ScenarioContext.submit"
             )
-        name = filename or f"batchconf-{self.name}-{self.seed}{self.profile.files.batch_file_extension}"
-        response = self.api.upload_file(self.jsonl(lines), name, self.profile.files.batch_purpose)
-        body = _expect(response, "upload the input file", self.name)
-        file_id = body.get("id")
-        if not isinstance(file_id, str):
-            raise ScenarioError(f"scenario {self.name!r}: the uploaded file has no string 'id': {response.describe()}")
-        return file_id
+        return source.file_id
+
+    def create(
+        self,
+        source: Input | str,
+        *,
+        endpoint: str | None = None,
+        window: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        webhook_url: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Create a batch of a staged input (a str is a file id) with the canonical parameters
+        (the dialect's defaults unless given); returns the 200 body."""
+        source = Input.of_file(source) if isinstance(source, str) else source
+        params = BatchParams(window=window, endpoint=endpoint, metadata=metadata, webhook_url=webhook_url, extra=extra)
+        response = self.api.create_batch(self.dialect.create_body(source, params))
+        created = _expect(response, "create the batch", self.name)
+        if not isinstance(created.get("id"), str):
+            raise ScenarioError(f"scenario {self.name!r}: the created batch has no string 'id': {response.describe()}")
+        return created
 
     def create_batch(
         self,
@@ -314,26 +355,24 @@ class ScenarioContext:
         metadata: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Create a batch (the profile's first window unless given); returns the 200 body."""
-        if endpoint is None:
-            endpoint = (
-                "/v1/chat/completions"
-                if "/v1/chat/completions" in self.profile.endpoints
-                else self.profile.endpoints[0]
-            )
-        body: dict[str, Any] = {
-            "input_file_id": input_file_id,
-            "endpoint": endpoint,
-            "completion_window": completion_window or next(iter(self.profile.windows)),
-            **extra,
-        }
-        if metadata is not None:
-            body["metadata"] = dict(metadata)
-        response = self.api.create_batch(body)
-        created = _expect(response, "create the batch", self.name)
-        if not isinstance(created.get("id"), str):
-            raise ScenarioError(f"scenario {self.name!r}: the created batch has no string 'id': {response.describe()}")
-        return created
+        """Create a batch of an uploaded file (the profile's default window unless given);
+        returns the 200 body."""
+        return self.create(input_file_id, endpoint=endpoint, window=completion_window, metadata=metadata, **extra)
+
+    def submit(
+        self,
+        lines: Iterable[Mapping[str, Any] | str | bytes],
+        *,
+        endpoint: str | None = None,
+        window: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        webhook_url: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Stage the lines and create the batch, the dialect's way; returns the 200 body."""
+        return self.create(
+            self.stage(lines), endpoint=endpoint, window=window, metadata=metadata, webhook_url=webhook_url, **extra
+        )
 
 
 def _expect(response: ApiResponse, what: str, name: str) -> dict[str, Any]:
@@ -344,63 +383,10 @@ def _expect(response: ApiResponse, what: str, name: str) -> dict[str, Any]:
 
 # -- result files --------------------------------------------------------------------------
 
-#: How a terminal batch's results are fetched, by `profile.output.location`:
-#: (api, profile, final batch) -> (raw output bytes or None, raw error bytes or None).
-ResultFetcher = Callable[["ApiClient", "Profile", Mapping[str, Any]], tuple[bytes | None, bytes | None]]
-
-
-def _files_api(api: ApiClient, profile: Profile, final: Mapping[str, Any]) -> tuple[bytes | None, bytes | None]:
-    def download(key: str) -> bytes | None:
-        file_id = final.get(key)
-        if file_id is None:
-            return None
-        if not isinstance(file_id, str):
-            raise ScenarioError(f"batch {final.get('id')}: {key} is not a string: {file_id!r}")
-        response = api.file_content(file_id)
-        if response.status != 200:
-            raise ScenarioError(f"batch {final.get('id')}: could not download {key} {file_id}: {response.describe()}")
-        return response.content
-
-    return download("output_file_id"), download("error_file_id")
-
-
-def _not_implemented(location: str) -> ResultFetcher:
-    def fetch(api: ApiClient, profile: Profile, final: Mapping[str, Any]) -> tuple[bytes | None, bytes | None]:
-        raise ScenarioError(
-            f"profile {profile.name!r} delivers results via {location!r}; fetching those is not implemented "
-            "by the harness yet (conformance.scenarios.RESULT_FETCHERS)"
-        )
-
-    return fetch
-
-
-#: The fetcher per output location; storage-based dialects plug theirs in here.
-RESULT_FETCHERS: dict[str, ResultFetcher] = {
-    "files_api": _files_api,
-    "object_storage": _not_implemented("object_storage"),
-    "results_url": _not_implemented("results_url"),
-}
-
 
 def parse_jsonl(raw: bytes | None, label: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The JSON objects of a JSONL file, and a note per line that is not one."""
-    if raw is None:
-        return [], []
-    records: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            problems.append(f"{label} line {number}: not JSON ({exc}): {line[:120]!r}")
-            continue
-        if not isinstance(value, dict):
-            problems.append(f"{label} line {number}: a JSON {type(value).__name__}, not an object")
-            continue
-        records.append(value)
-    return records, problems
+    return parse_records(raw, label)
 
 
 # -- state file ----------------------------------------------------------------------------
@@ -482,7 +468,8 @@ class _Outcome:
 class ScenarioRunner:
     """Submits, polls and downloads the scenarios of one run; `result(name)` serves them.
 
-    `announce` receives progress lines for the terminal; `redact` cleans every message.
+    `announce` receives progress lines for the terminal; `redact` cleans every message;
+    `webhook_url` is handed to the builders (the run's webhook receiver, if any).
     """
 
     api: ApiClient
@@ -496,6 +483,7 @@ class ScenarioRunner:
     announce: Callable[[str], None] = field(default=lambda line: None)
     redact: Callable[[str], str] = field(default=lambda text: text)
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
+    webhook_url: str | None = None
 
     def plan(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
         """(names to resume from the state file, names to submit)."""
@@ -504,7 +492,9 @@ class ScenarioRunner:
         for name in dict.fromkeys(names):
             if name in self.outcomes:
                 continue
-            (resume if self.state is not None and name in self.state.scenarios else submit).append(name)
+            stored = self.state is not None and name in self.state.scenarios
+            resumable = name not in _REGISTRY or _REGISTRY[name].resumable
+            (resume if stored and resumable else submit).append(name)
         return resume, submit
 
     def check_budget(self, names: Iterable[str]) -> None:
@@ -549,7 +539,13 @@ class ScenarioRunner:
 
     def _submit(self, spec: ScenarioSpec) -> Submitted:
         ctx = ScenarioContext(
-            spec.name, api=self.api, profile=self.profile, target=self.target, control=self.control, seed=self.seed
+            spec.name,
+            api=self.api,
+            profile=self.profile,
+            target=self.target,
+            control=self.control,
+            seed=self.seed,
+            webhook_url=self.webhook_url,
         )
         result = spec.builder(ctx)
         if not isinstance(result, Submitted):
@@ -582,22 +578,26 @@ class ScenarioRunner:
                     self.outcomes[name] = _Outcome(error=self._message("downloaded", name, exc))
 
     def _finish(self, name: str, sub: Submitted, obs: Observation, resumed: bool) -> Finished:
-        fetch = RESULT_FETCHERS.get(self.profile.output.location, _not_implemented(self.profile.output.location))
-        raw_output, raw_error = fetch(self.api, self.profile, obs.final)
-        output_lines, out_problems = parse_jsonl(raw_output, "output file")
-        error_lines, err_problems = parse_jsonl(raw_error, "error file")
+        try:
+            results: Results = adapter_for(self.profile).fetch_results(self.api, obs.final)
+        except ResultsUnavailable as exc:
+            raise ScenarioError(str(exc)) from None
+        refs = list(results.raw)
+        raw_output = results.raw.get(refs[0]) if refs else None
+        raw_error = results.raw.get(refs[1]) if len(refs) > 1 else None
         return Finished(
             name=name,
             batch_id=sub.batch_id,
             created=sub.created,
             observation=obs,
             input_custom_ids=tuple(sub.input_custom_ids),
-            output_lines=tuple(output_lines),
-            error_lines=tuple(error_lines),
+            output_lines=results.successes,
+            error_lines=results.failures,
             raw_output=raw_output,
             raw_error=raw_error,
-            parse_errors=tuple(out_problems + err_problems),
+            parse_errors=results.problems,
             resumed=resumed,
+            raw_results=dict(results.raw),
         )
 
     def _message(self, phase: str, name: str, exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from schemas import Profile
 
+from .dialects import default_endpoint
 from .invariants import ExpectedLineError
 
 __all__ = [
@@ -144,14 +145,6 @@ class Breakage:
     raw: bool = field(default=False)
 
 
-def default_endpoint(profile: Profile) -> str:
-    """The endpoint generated batches target: chat completions when allowed, else the first."""
-    for preferred in ("/v1/chat/completions", "/chat/completions"):
-        if preferred in profile.endpoints:
-            return preferred
-    return profile.endpoints[0]
-
-
 def body_for(endpoint: str, model: str, text: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A minimal valid request body for `endpoint` carrying `text`."""
     if endpoint.endswith("/embeddings") or endpoint.endswith("/embed"):
@@ -218,6 +211,11 @@ def _wrong_url(lines: list[Any], i: int, profile: Profile, other: str) -> Expect
     return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
 
 
+def _unknown_url(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
+    lines[i]["url"] = lines[i]["url"].rstrip("/") + "/batchconf-no-such-endpoint"
+    return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
+
+
 def _stream(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
     lines[i]["body"]["stream"] = True
     return ExpectedLineError.of(profile, "streaming_unsupported", i + 1)
@@ -270,6 +268,12 @@ _ALL: tuple[Breakage, ...] = (
         "invalid_url",
         lambda p: p.line_rules.url_must_match_endpoint and "invalid_url" in p.validation,
         _wrong_url,
+    ),
+    Breakage(
+        "unknown_url",
+        "invalid_url",
+        lambda p: p.line_rules.mixed_endpoints and "invalid_url" in p.validation,
+        _unknown_url,
     ),
     Breakage(
         "stream_true",

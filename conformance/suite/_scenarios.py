@@ -7,7 +7,10 @@ state kept by the builder, which a run resumed from a state file would not have.
 
 Per-line HTTP failures come from the emulator's fault rules (`Control.add_fault`), set only
 when the target has controls; elsewhere the mixed batch degrades to "all succeed" and the
-tests that need failures carry `needs_control`.
+tests that need failures carry `needs_control`. `mixed_endpoints` makes lines fail without
+any admin route: with requests the endpoint itself rejects (a chat with no messages, an
+embeddings request with no input). The webhook scenarios subscribe their batches to the
+run's webhook receiver (`ScenarioContext.webhook_url`).
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ from schemas import Profile
 
 from .. import strategies
 from ..client import ApiResponse
+from ..dialects import Input, adapter_for
 from ..scenarios import ScenarioContext, ScenarioError, Submitted, scenario
 
 __all__ = [
     "CANCEL_RESPONSES",
     "FAULT_STATUS",
+    "MIXED_ENDPOINT_LINES",
     "MIXED_FAILING",
     "MIXED_SUCCEEDING",
+    "WEBHOOK_SCENARIOS",
+    "MixedEndpointsPlan",
     "MixedPlan",
     "broken_plan",
+    "missing_input",
+    "mixed_endpoints_plan",
     "mixed_plan",
     "seen_by_builder",
     "stem",
@@ -56,8 +65,7 @@ def stem(name: str, seed: int) -> str:
 
 
 def _submit(ctx: ScenarioContext, batch: strategies.GeneratedBatch, **create: Any) -> Submitted:
-    file_id = ctx.upload_jsonl(batch.lines)
-    created = ctx.create_batch(file_id, endpoint=batch.endpoint, **create)
+    created = ctx.submit(batch.lines, endpoint=batch.endpoint, **create)
     return Submitted(batch_id=str(created["id"]), input_custom_ids=list(batch.custom_ids), created=created)
 
 
@@ -145,6 +153,12 @@ def missing_file_id(profile: Profile, seed: int) -> str:
     return f"{profile.ids.file}batchconf-missing-{seed}"
 
 
+def missing_input(profile: Profile, seed: int) -> Input:
+    """An input reference naming nothing, in the profile's dialect (a file id nobody uploaded,
+    a stored-file URL nobody stored)."""
+    return adapter_for(profile).missing_input(seed)
+
+
 def _missing_file_fails_the_batch(profile: Profile) -> str | None:
     if profile.batches.missing_input_file != "fail_batch":
         return f"batches.missing_input_file is {profile.batches.missing_input_file!r} (refused at create)"
@@ -155,5 +169,139 @@ def _missing_file_fails_the_batch(profile: Profile) -> str | None:
 def missing_input_file(ctx: ScenarioContext) -> Submitted:
     """A batch naming an input file that does not exist (profiles where that fails the batch
     rather than the create request)."""
-    created = ctx.create_batch(missing_file_id(ctx.profile, ctx.seed))
+    created = ctx.create(missing_input(ctx.profile, ctx.seed))
     return Submitted(batch_id=str(created["id"]), input_custom_ids=[], created=created)
+
+
+# -- Mixed endpoints -------------------------------------------------------------------------
+
+
+def _chat_and_embed(profile: Profile) -> tuple[str, str] | None:
+    chat = next((e for e in profile.endpoints if e.endswith(("/chat", "/chat/completions"))), None)
+    embed = next((e for e in profile.endpoints if e.endswith(("/embed", "/embeddings"))), None)
+    return (chat, embed) if chat and embed else None
+
+
+def _mixes_endpoints(profile: Profile) -> str | None:
+    if not profile.line_rules.mixed_endpoints or profile.line_rules.one_model_per_file:
+        return "its batches may not mix endpoints and models (line_rules.mixed_endpoints, one_model_per_file)"
+    if _chat_and_embed(profile) is None:
+        return f"it allows no chat and embeddings endpoints together (endpoints.allowed = {list(profile.endpoints)})"
+    return None
+
+
+@dataclass(frozen=True)
+class MixedEndpointsPlan:
+    """What `mixed_endpoints` submits: the lines, and which custom_ids the endpoint rejects."""
+
+    lines: tuple[dict[str, Any], ...]
+    rejected: tuple[str, ...]
+
+    @property
+    def custom_ids(self) -> tuple[str, ...]:
+        """Every line's custom_id, in file order."""
+        return tuple(str(line["custom_id"]) for line in self.lines)
+
+    def line(self, custom_id: str) -> dict[str, Any]:
+        """The input line of `custom_id`."""
+        return next(line for line in self.lines if line["custom_id"] == custom_id)
+
+
+#: Lines of `mixed_endpoints`: two chats and two embeddings that succeed, one of each rejected.
+MIXED_ENDPOINT_LINES = 6
+
+
+def mixed_endpoints_plan(profile: Profile, seed: int) -> MixedEndpointsPlan:
+    """Chat lines (the default model) and embeddings lines (the other model) interleaved in
+    one file, plus one chat with no messages and one embeddings line with no input: requests
+    the endpoint itself rejects (HTTP 400), so they fail without any admin route."""
+    pair = _chat_and_embed(profile)
+    assert pair is not None, "mixed_endpoints does not apply to this profile"
+    chat, embed = pair
+    prefix = stem("mixed_endpoints", seed)
+    chat_model, embed_model = profile.models.default, profile.models.other
+
+    def line(cid: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"custom_id": f"{prefix}-{cid}", "method": "POST", "url": url, "body": body}
+
+    lines = (
+        line("chat-0", chat, strategies.body_for(chat, chat_model, "first chat line", {"max_tokens": 16})),
+        line("embed-0", embed, {"model": embed_model, "input": ["first text", "second text"]}),
+        line("chat-rejected", chat, {"model": chat_model, "messages": []}),
+        line("chat-1", chat, strategies.body_for(chat, chat_model, "second chat line")),
+        line("embed-rejected", embed, {"model": embed_model, "input": []}),
+        line("embed-1", embed, {"model": embed_model, "input": "one text"}),
+    )
+    return MixedEndpointsPlan(lines, (f"{prefix}-chat-rejected", f"{prefix}-embed-rejected"))
+
+
+@scenario("mixed_endpoints", capability="records", requests=MIXED_ENDPOINT_LINES, applies=_mixes_endpoints)
+def mixed_endpoints(ctx: ScenarioContext) -> Submitted:
+    """Chat and embeddings lines of two models in one batch, two of them rejected by their
+    endpoint (no messages, no input): the profiles whose batches may mix endpoints."""
+    plan = mixed_endpoints_plan(ctx.profile, ctx.seed)
+    created = ctx.submit(plan.lines)
+    return Submitted(batch_id=str(created["id"]), input_custom_ids=list(plan.custom_ids), created=created)
+
+
+# -- Webhooks --------------------------------------------------------------------------------
+
+
+def _subscribes(profile: Profile) -> str | None:
+    rules = profile.webhooks
+    if rules is None or not rules.subscribe_field:
+        return "a batch cannot subscribe a webhook URL at create (webhooks.subscribe_field is empty)"
+    return None
+
+
+def _subscribes_and_cancels(profile: Profile) -> str | None:
+    return _subscribes(profile) or (None if profile.has("cancel") else "it cannot cancel (capabilities.cancel)")
+
+
+def _subscribes_and_fails(profile: Profile) -> str | None:
+    if not strategies.applicable_breakages(profile):
+        return "none of the suite's line breakages fails a batch of it"
+    return _subscribes(profile)
+
+
+def _webhook_url(ctx: ScenarioContext) -> str:
+    if ctx.webhook_url is None:
+        raise ScenarioError(f"{ctx.name} needs the run's webhook receiver, and none runs")
+    return ctx.webhook_url
+
+
+#: The webhook scenarios and the terminal role each batch ends in.
+WEBHOOK_SCENARIOS: dict[str, str] = {
+    "webhook_completed": "completed",
+    "webhook_failed": "failed",
+    "webhook_cancelled": "cancelled",
+}
+
+
+@scenario("webhook_completed", capability="webhooks", requests=2, applies=_subscribes, resumable=False)
+def webhook_completed(ctx: ScenarioContext) -> Submitted:
+    """Two valid lines, subscribed to the run's webhook receiver: the batch completes."""
+    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 2), prefix=stem(ctx.name, ctx.seed))
+    return _submit(ctx, batch, webhook_url=_webhook_url(ctx))
+
+
+@scenario("webhook_failed", capability="webhooks", requests=3, applies=_subscribes_and_fails, resumable=False)
+def webhook_failed(ctx: ScenarioContext) -> Submitted:
+    """Three lines, one broken, subscribed to the run's webhook receiver: the batch fails
+    validation."""
+    breakage = strategies.applicable_breakages(ctx.profile)[0]
+    batch = strategies.build_broken(
+        ctx.profile, breakage, n=strategies.batch_size(ctx.profile, 3), prefix=stem(ctx.name, ctx.seed)
+    )
+    return _submit(ctx, batch, webhook_url=_webhook_url(ctx))
+
+
+@scenario("webhook_cancelled", capability="webhooks", requests=2, applies=_subscribes_and_cancels, resumable=False)
+def webhook_cancelled(ctx: ScenarioContext) -> Submitted:
+    """Two valid lines, subscribed to the run's webhook receiver, cancelled right after create."""
+    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 2), prefix=stem(ctx.name, ctx.seed))
+    submitted = _submit(ctx, batch, webhook_url=_webhook_url(ctx))
+    response = ctx.api.cancel_batch(submitted.batch_id)
+    if response.status != 200:
+        raise ScenarioError(f"{ctx.name}: the cancel right after create was refused: {response.describe()}")
+    return submitted

@@ -1,7 +1,9 @@
-"""Small helpers the suite's tests share: upload, create, run a batch to its end, walk lists.
+"""Small helpers the suite's tests share: submit, create, run a batch to its end, walk lists.
 
-Every helper validates what it receives (schemas and, for errors, the catalogue) through
-`conformance.invariants`, so a test cannot forget to.
+Submitting and reading results go through the profile's dialect adapter
+(`conformance.dialects`), so the same helper serves an upload-then-create dialect (OpenAI)
+and an inline one (ScaiGrid). Every helper validates what it receives (schemas and, for
+errors, the catalogue) through `conformance.invariants`, so a test cannot forget to.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .._target import Target
 from .._waiter import Waiter
 from ..client import ApiClient, ApiResponse
 from ..control import Control
+from ..dialects import BatchParams, Dialect, Input, ResultsUnavailable, adapter_for
 from ..scenarios import Finished
 from ._scenarios import seen_by_builder
 
@@ -32,13 +35,16 @@ __all__ = [
     "batch_request",
     "check_run",
     "create_ok",
+    "dialect",
     "drive_to",
     "every_transition",
     "hypothesis_settings",
     "manual_progression",
     "run_to_end",
+    "stage_ok",
     "states",
     "status_of",
+    "submit_ok",
     "upload_ok",
     "view",
     "walk_list",
@@ -105,11 +111,20 @@ def expect_final_role(run: Run, profile: Profile, role: str, check: str, problem
         )
 
 
+def dialect(profile: Profile) -> Dialect:
+    """The profile's dialect adapter."""
+    return adapter_for(profile)
+
+
 def upload_ok(api: ApiClient, profile: Profile, content: bytes, filename: str | None = None) -> dict[str, Any]:
     """Upload a batch input file; it MUST be accepted as a schema-valid file object with the
     profile's batch purpose. Returns the file object."""
     name = filename or f"batchconf-input{profile.files.batch_file_extension}"
-    body: dict[str, Any] = inv.expect_ok(api.upload_file(content, name), profile, "file")
+    return _uploaded(api.upload_file(content, name), profile)
+
+
+def _uploaded(response: ApiResponse, profile: Profile) -> dict[str, Any]:
+    body: dict[str, Any] = inv.expect_ok(response, profile, "file")
     if body.get("purpose") != profile.files.batch_purpose:
         raise inv.violation(
             "file-purpose",
@@ -122,23 +137,32 @@ def upload_ok(api: ApiClient, profile: Profile, content: bytes, filename: str | 
     return body
 
 
+def stage_ok(api: ApiClient, profile: Profile, content: bytes, filename: str | None = None) -> Input:
+    """Make `content` referable by a create request the dialect's way; an upload (OpenAI)
+    MUST be accepted as a schema-valid file object with the batch purpose. Returns the input."""
+    name = filename or f"batchconf-input{profile.files.batch_file_extension}"
+    staged = dialect(profile).stage(api, content, filename=name)  # SubmitError: a harness limit
+    if staged.response is not None:
+        _uploaded(staged.response, profile)
+    assert staged.input is not None
+    return staged.input
+
+
 def batch_request(
     profile: Profile,
-    input_file_id: str,
+    source: Input | str,
     endpoint: str | None = None,
     *,
     window: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    webhook_url: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A create-batch body: the profile's default endpoint and first window unless given."""
-    body: dict[str, Any] = {
-        "input_file_id": input_file_id,
-        "endpoint": endpoint or strategies.default_endpoint(profile),
-        "completion_window": window or next(iter(profile.windows)),
-    }
-    if metadata is not None:
-        body["metadata"] = dict(metadata)
-    return body
+    """A create-batch body in the profile's dialect (a str `source` is a file id): the
+    dialect's default endpoint and window unless given."""
+    source = Input.of_file(source) if isinstance(source, str) else source
+    params = BatchParams(window=window, endpoint=endpoint, metadata=metadata, webhook_url=webhook_url, extra=extra)
+    return dialect(profile).create_body(source, params)
 
 
 def create_ok(api: ApiClient, profile: Profile, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,6 +170,23 @@ def create_ok(api: ApiClient, profile: Profile, body: Mapping[str, Any]) -> dict
     created: dict[str, Any] = inv.expect_ok(api.create_batch(dict(body)), profile, "batch")
     inv.check_initial_status(created, profile)
     return created
+
+
+def submit_ok(
+    api: ApiClient,
+    profile: Profile,
+    content: bytes,
+    endpoint: str | None = None,
+    *,
+    window: str | None = None,
+    webhook_url: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Stage `content` and create a batch of it, the dialect's way; both MUST be accepted.
+    Returns the created batch."""
+    source = stage_ok(api, profile, content)
+    body = batch_request(profile, source, endpoint, window=window, webhook_url=webhook_url, **extra)
+    return create_ok(api, profile, body)
 
 
 @dataclass
@@ -162,7 +203,9 @@ class Seen:
 
 @dataclass
 class Run:
-    """A batch a test submitted itself, polled to its end, files downloaded (a `FinishedLike`)."""
+    """A batch a test submitted itself, polled to its end, results fetched (a `FinishedLike`):
+    `output_lines` the success records, `error_lines` the failure records, `raw` the
+    downloaded bytes by result reference."""
 
     batch_id: str
     created: dict[str, Any]
@@ -170,6 +213,7 @@ class Run:
     input_custom_ids: Sequence[str]
     output_lines: list[Any] = field(default_factory=list)
     error_lines: list[Any] = field(default_factory=list)
+    raw: dict[str, bytes | None] = field(default_factory=dict)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -187,28 +231,36 @@ def run_to_end(
     seen_before: Sequence[dict[str, Any]] = (),
     timeout: str = "terminal",
 ) -> Run:
-    """Poll a batch to a terminal status through the waiter and download its result files.
+    """Poll a batch to a terminal status through the waiter and fetch its results.
 
     `seen_before` are states the test saw itself (a cancel response, ...), kept in order
-    before the polled ones. Every polled body MUST validate; downloads MUST succeed."""
+    before the polled ones. Every polled body MUST validate; downloads MUST succeed and
+    be JSONL."""
     observation = waiter.wait(api, created["id"], timeout=timeout)
     seen = [*seen_before, *observation.snapshots]
     for index, state in enumerate(seen):
         inv.check_schema(profile, "batch", state, f"observation #{index + 1} of batch {created['id']}")
     run = Run(created["id"], created, Seen(seen), list(input_custom_ids))
-    final = run.final
-    run.output_lines = _download(api, profile, final, "output_file_id")
-    run.error_lines = _download(api, profile, final, "error_file_id")
+    try:
+        results = dialect(profile).fetch_results(api, run.final)
+    except ResultsUnavailable as exc:
+        if exc.response is not None:
+            inv.expect_ok(exc.response, profile, None)
+        raise inv.violation(
+            "results", str(exc), received=run.final, expected="fetchable result references", source=inv.SPEC_RECORDS
+        ) from None
+    if results.problems:
+        raise inv.violation(
+            "jsonl",
+            f"the results of batch {created['id']} are not JSONL",
+            received=list(results.problems[:5]),
+            expected="one JSON object per line",
+            source=inv.SPEC_RECORDS,
+        )
+    run.output_lines = list(results.successes)
+    run.error_lines = list(results.failures)
+    run.raw = dict(results.raw)
     return run
-
-
-def _download(api: ApiClient, profile: Profile, final: Mapping[str, Any], key: str) -> list[Any]:
-    file_id = final.get(key)
-    if file_id is None:
-        return []
-    response = api.file_content(str(file_id))
-    inv.expect_ok(response, profile, None)
-    return inv.parse_jsonl(response.content, f"the file {key} = {file_id}")
 
 
 def view(finished: Finished) -> Run:
@@ -232,6 +284,7 @@ def view(finished: Finished) -> Run:
         list(finished.input_custom_ids),
         [dict(line) for line in finished.output_lines],
         [dict(line) for line in finished.error_lines],
+        dict(finished.raw_results),
     )
 
 

@@ -9,37 +9,71 @@ import pytest
 from schemas import Profile
 
 from .. import invariants as inv
+from .. import strategies
 from ..client import ApiClient, ApiResponse
+from ..dialects import BatchParams, Input, adapter_for
 from ..scenarios import Finished
 
 pytestmark = [pytest.mark.capability("auth"), pytest.mark.scenarios("all_succeed")]
 
+
+def _create(api: ApiClient, done: Finished, profile: Profile) -> ApiResponse:
+    """A create request for the input of the owner's batch (or a small inline one)."""
+    dialect = adapter_for(profile)
+    view = dialect.view(done.created)
+    source = dialect.input_of(done.created) or Input.of_content(strategies.build_valid(profile, 1).content)
+    return api.create_batch(dialect.create_body(source, BatchParams(window=view.window, endpoint=view.endpoint)))
+
+
+def _results(api: ApiClient, done: Finished, profile: Profile) -> ApiResponse:
+    """A download of the owner's results behind `results_url`."""
+    url = done.final.get("results_url")
+    if not isinstance(url, str):
+        raise inv.violation(
+            "results-url",
+            f"completed batch {done.batch_id} has no results_url to fetch",
+            received=url,
+            expected="the URL of the results file",
+            profile=profile,
+            key="output.location",
+        )
+    return api.get_url(url)
+
+
 #: One call per operation family, against a batch and a file that exist (for the owner).
-CALLS: dict[str, Callable[[ApiClient, Finished], ApiResponse]] = {
-    "list_batches": lambda api, done: api.list_batches(limit=1),
-    "retrieve_batch": lambda api, done: api.retrieve_batch(done.batch_id),
-    "create_batch": lambda api, done: api.create_batch(
-        {
-            "input_file_id": done.created["input_file_id"],
-            "endpoint": done.created["endpoint"],
-            "completion_window": done.created["completion_window"],
-        }
-    ),
-    "cancel_batch": lambda api, done: api.cancel_batch(done.batch_id),
-    "list_files": lambda api, done: api.list_files(limit=1),
-    "retrieve_file": lambda api, done: api.retrieve_file(str(done.created["input_file_id"])),
-    "file_content": lambda api, done: api.file_content(str(done.created["input_file_id"])),
+CALLS: dict[str, Callable[[ApiClient, Finished, Profile], ApiResponse]] = {
+    "list_batches": lambda api, done, profile: api.list_batches(limit=1),
+    "retrieve_batch": lambda api, done, profile: api.retrieve_batch(done.batch_id),
+    "create_batch": _create,
+    "cancel_batch": lambda api, done, profile: api.cancel_batch(done.batch_id),
+    "list_files": lambda api, done, profile: api.list_files(limit=1),
+    "retrieve_file": lambda api, done, profile: api.retrieve_file(str(done.created["input_file_id"])),
+    "file_content": lambda api, done, profile: api.file_content(str(done.created["input_file_id"])),
+    "download_results": _results,
 }
 
 
+def _has_route(operation: str) -> Callable[[Profile], str | None]:
+    def applies(profile: Profile) -> str | None:
+        if operation == "download_results":
+            if profile.output.location != "results_url":
+                return f"its results are not behind a results URL (output.location = {profile.output.location!r})"
+            return None
+        if profile.http.route(operation) is None:
+            return f"it has no {operation} operation (http.operations)"
+        return None
+
+    return applies
+
+
+OPERATIONS = [pytest.param(name, marks=pytest.mark.applies.with_args(_has_route(name)), id=name) for name in CALLS]
+
+
 def _call(name: str, api: ApiClient, done: Finished, profile: Profile) -> ApiResponse:
-    route = profile.http.route(name)
-    if route is None:
-        pytest.skip(f"profile {profile.name!r} has no {name} operation (http.operations)")
-    return CALLS[name](api, done)
+    return CALLS[name](api, done, profile)
 
 
-@pytest.mark.parametrize("operation", list(CALLS))
+@pytest.mark.parametrize("operation", OPERATIONS)
 def test_request_without_key_is_refused(
     operation: str, anon_api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:
@@ -49,7 +83,7 @@ def test_request_without_key_is_refused(
     inv.expect_error(response, bc_profile, "missing_auth")
 
 
-@pytest.mark.parametrize("operation", list(CALLS))
+@pytest.mark.parametrize("operation", OPERATIONS)
 def test_request_with_wrong_key_is_refused(
     operation: str, bad_key_api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:

@@ -1,4 +1,8 @@
-"""Creating batches: the accepted shape, the create-time refusals, unknown ids."""
+"""Creating batches: the accepted shape, the create-time refusals, unknown ids.
+
+Create bodies are built by the dialect adapter, and a test that changes one field names it
+canonically (`window`, `endpoint`, `input`): `completion_window` in OpenAI's dialect,
+`endpoint_completion_window` in ScaiGrid's."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from .. import invariants as inv
 from .. import strategies
 from .._target import Target
 from ..client import ApiClient
+from ..dialects import Input
 from ..scenarios import Finished
 from . import _support as sup
 
@@ -20,43 +25,67 @@ pytestmark = pytest.mark.capability("create")
 
 
 @pytest.fixture(scope="module")
-def input_file(api: ApiClient, bc_profile: Profile, bc_target: Target) -> sup.Deferred[str]:
-    """A valid input file for the refused creates (uploaded once for the module)."""
+def input_file(api: ApiClient, bc_profile: Profile, bc_target: Target) -> sup.Deferred[Input]:
+    """A valid input for the refused creates, staged once for the module (OpenAI: uploaded;
+    ScaiGrid: inline)."""
     content = strategies.build_valid(bc_profile, 1, prefix=f"create-{bc_target.seed}").content
-    return sup.Deferred.of(lambda: str(sup.upload_ok(api, bc_profile, content)["id"]))
+    return sup.Deferred.of(lambda: sup.stage_ok(api, bc_profile, content))
 
 
 @pytest.fixture
-def input_file_id(input_file: sup.Deferred[str]) -> str:
-    """The module's input file id; a refused upload fails the test using it."""
+def input_file_id(input_file: sup.Deferred[Input]) -> Input:
+    """The module's staged input; a refused upload fails the test using it."""
     return input_file.get()
+
+
+def _has_field(param: str) -> pytest.MarkDecorator:
+    """A marker deselecting the test where the dialect has no create field for `param`."""
+
+    def applies(profile: Profile) -> str | None:
+        if sup.dialect(profile).field(param) is None:
+            return f"the {profile.dialect} dialect has no create-body field for the {param} (conformance.dialects)"
+        return None
+
+    return pytest.mark.applies.with_args(applies)
 
 
 @pytest.mark.scenarios("all_succeed")
 def test_create_answers_a_batch_in_the_initial_status(finished: Callable[[str], Finished], bc_profile: Profile) -> None:
     """Create MUST answer a schema-valid batch in the profile's initial status that echoes
-    the endpoint, input file and completion window it was given, with no result file yet."""
+    the completion window it was given (and the endpoint, where the dialect names one at
+    create), with no result reference yet."""
     created = dict(finished("all_succeed").created)
     inv.check_schema(bc_profile, "batch", created, "the create response")
     inv.check_initial_status(created, bc_profile)
-    for field in ("output_file_id", "error_file_id"):
-        if created.get(field) is not None:
+    dialect = sup.dialect(bc_profile)
+    view = dialect.view(created)
+    for field, value in view.refs.items():
+        if value is not None:
             raise inv.violation(
                 "create-file-ids",
                 f"a batch that was just created already names {field}",
-                received=created.get(field),
+                received=value,
                 expected=None,
                 profile=bc_profile,
                 key="output.ids_at_terminal",
             )
-    if created.get("endpoint") not in bc_profile.endpoints:
+    if dialect.field("endpoint") is not None and view.endpoint not in bc_profile.endpoints:
         raise inv.violation(
             "create-echo",
             "the created batch does not echo an allowed endpoint",
-            received=created.get("endpoint"),
+            received=view.endpoint,
             expected=list(bc_profile.endpoints),
             profile=bc_profile,
             key="endpoints.allowed",
+        )
+    if view.window != dialect.default_window():
+        raise inv.violation(
+            "create-echo",
+            f"the created batch does not echo the completion window it was given ({dialect.field('window')})",
+            received=view.window,
+            expected=dialect.default_window(),
+            profile=bc_profile,
+            key="windows",
         )
 
 
@@ -78,7 +107,8 @@ def test_create_echoes_metadata(finished: Callable[[str], Finished], bc_profile:
             )
 
 
-def test_create_refuses_unknown_endpoint(api: ApiClient, bc_profile: Profile, input_file_id: str) -> None:
+@_has_field("endpoint")
+def test_create_refuses_unknown_endpoint(api: ApiClient, bc_profile: Profile, input_file_id: Input) -> None:
     """Create with an endpoint the profile does not allow MUST be refused with the
     catalogue's `invalid_endpoint` error (400 envelope, param `endpoint`)."""
     body = sup.batch_request(bc_profile, input_file_id, "/v1/batchconf/no-such-endpoint")
@@ -86,25 +116,31 @@ def test_create_refuses_unknown_endpoint(api: ApiClient, bc_profile: Profile, in
 
 
 @pytest.mark.parametrize("window", ["1h", "48h", "batchconf-invalid"])
-def test_create_refuses_unknown_window(api: ApiClient, bc_profile: Profile, input_file_id: str, window: str) -> None:
+def test_create_refuses_unknown_window(api: ApiClient, bc_profile: Profile, input_file_id: Input, window: str) -> None:
     """Create with a completion window the profile does not offer MUST be refused with the
-    catalogue's `invalid_completion_window` error (param `completion_window`)."""
+    catalogue's `invalid_completion_window` error (param: the dialect's window field,
+    `completion_window` or `endpoint_completion_window`)."""
     if window in bc_profile.windows:
         pytest.skip(f"{window!r} is a window of profile {bc_profile.name!r}")
     body = sup.batch_request(bc_profile, input_file_id, window=window)
     inv.expect_error(api.create_batch(body), bc_profile, "invalid_completion_window")
 
 
-def _required(profile: Profile) -> list[str]:
-    return list(profile.batches.create_required)
+def _some_field_required(profile: Profile) -> str | None:
+    if not profile.batches.create_required:
+        return "it requires no single create field (batches.create_required is empty)"
+    return None
 
 
-@pytest.mark.parametrize("field", ["input_file_id", "endpoint", "completion_window"])
-def test_create_refuses_missing_field(api: ApiClient, bc_profile: Profile, input_file_id: str, field: str) -> None:
-    """Create without a field the profile requires MUST be refused with the catalogue's
-    `missing_parameter` error naming that field as `param`."""
-    if field not in _required(bc_profile):
-        pytest.skip(f"{field!r} is not required by profile {bc_profile.name!r} (batches.create_required)")
+@pytest.mark.applies.with_args(_some_field_required)
+@pytest.mark.parametrize("param", ["input", "endpoint", "window"])
+def test_create_refuses_missing_field(api: ApiClient, bc_profile: Profile, input_file_id: Input, param: str) -> None:
+    """Create without a field the profile requires (the dialect's field for the input, the
+    endpoint or the window) MUST be refused with the catalogue's `missing_parameter` error
+    naming that field as `param`."""
+    field = sup.dialect(bc_profile).field(param)
+    if field is None or field not in bc_profile.batches.create_required:
+        pytest.skip(f"{field or param!r} is not required by profile {bc_profile.name!r} (batches.create_required)")
     body = sup.batch_request(bc_profile, input_file_id)
     del body[field]
     inv.expect_error(api.create_batch(body), bc_profile, "missing_parameter", param=field)
@@ -139,7 +175,7 @@ def _metadata_cases(profile: Profile) -> dict[str, tuple[dict[str, Any], str, di
 
 @pytest.mark.capability("metadata")
 @pytest.mark.parametrize("case", ["too_many_pairs", "key_too_long", "value_too_long", "value_not_a_string"])
-def test_create_refuses_bad_metadata(api: ApiClient, bc_profile: Profile, input_file_id: str, case: str) -> None:
+def test_create_refuses_bad_metadata(api: ApiClient, bc_profile: Profile, input_file_id: Input, case: str) -> None:
     """Create with metadata beyond the profile's limits (more pairs, a longer key, a longer
     value) or with a value that is not a string MUST be refused with the catalogue's error
     for that case (400 envelope; type, code and param as the catalogue says)."""

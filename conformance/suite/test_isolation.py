@@ -35,14 +35,23 @@ def test_other_key_cannot_cancel_my_batch(
     inv.expect_error(other_api.cancel_batch(batch_id), bc_profile, "batch_not_found", id=batch_id)
 
 
+def _files_api(profile: Profile) -> str | None:
+    return None if profile.files.api else "it has no Files API (files.api = false)"
+
+
+def _results_url(profile: Profile) -> str | None:
+    if profile.output.location != "results_url":
+        return f"its results are not behind a results URL (output.location = {profile.output.location!r})"
+    return None
+
+
+@pytest.mark.applies.with_args(_files_api)
 @pytest.mark.parametrize("operation", ["retrieve_file", "file_content"])
 def test_other_key_cannot_read_my_files(
     operation: str, other_api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:
     """Another principal retrieving or downloading my input or output file MUST get the
     catalogue's 404 `file_not_found`."""
-    if not bc_profile.files.api:
-        pytest.skip(f"profile {bc_profile.name!r} has no Files API (files.api = false)")
     done = finished("all_succeed")
     call = other_api.retrieve_file if operation == "retrieve_file" else other_api.file_content
     for file_id in (done.created["input_file_id"], done.final.get("output_file_id")):
@@ -69,12 +78,31 @@ def test_other_key_does_not_list_my_batches(
         )
 
 
+@pytest.mark.applies.with_args(_results_url)
+def test_other_key_cannot_read_my_results(
+    other_api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
+) -> None:
+    """Another principal fetching my batch's `results_url` MUST get the catalogue's 404
+    `batch_not_found`, as if the batch did not exist."""
+    done = finished("all_succeed")
+    url = done.final.get("results_url")
+    if not isinstance(url, str):
+        raise inv.violation(
+            "results-url",
+            "a completed batch has no results_url to fetch",
+            received=url,
+            expected="the URL of the results file",
+            profile=bc_profile,
+            key="output.location",
+        )
+    inv.expect_error(other_api.get_url(url), bc_profile, "batch_not_found", id=done.batch_id)
+
+
+@pytest.mark.applies.with_args(_files_api)
 def test_other_key_does_not_list_my_files(
     other_api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:
     """Another principal's file list (walked, bounded) MUST NOT contain my input file."""
-    if not bc_profile.files.api:
-        pytest.skip(f"profile {bc_profile.name!r} has no Files API (files.api = false)")
     file_id = finished("all_succeed").created["input_file_id"]
     items = sup.walk_list(
         lambda after: other_api.list_files(limit=100, after=after), bc_profile, "file_list", limit=100

@@ -53,12 +53,12 @@ def test_terminal_status_stays(
     name: str, finished: Callable[[str], Finished], api: ApiClient, bc_profile: Profile
 ) -> None:
     """A batch in a terminal status MUST stay exactly as it is: polled again, its status,
-    timestamps, counts and file ids MUST be unchanged."""
+    timestamps, counts and result references MUST be unchanged."""
     done = finished(name)
     again = inv.expect_ok(api.retrieve_batch(done.batch_id), bc_profile, "batch")
     states = [*_states(done), again]
     inv.check_terminal_stays(states, bc_profile)
-    fields = [*bc_profile.lifecycle.timestamps.values(), "request_counts", "output_file_id", "error_file_id"]
+    fields = sup.dialect(bc_profile).stable_fields()
     before = {k: done.final.get(k) for k in fields}
     after = {k: again.get(k) for k in fields}
     if before != after:
@@ -94,14 +94,17 @@ def test_expires_at_is_created_at_plus_window(
 def test_request_counts_never_decrease_and_add_up(
     name: str, finished: Callable[[str], Finished], bc_profile: Profile
 ) -> None:
-    """`request_counts` MUST never decrease, `completed + failed` MUST never exceed `total`,
-    and at a terminal status that accounts for every line they MUST add up to `total`."""
+    """The counts (OpenAI `request_counts`, ScaiGrid `*_count`) MUST never decrease,
+    `completed + failed` MUST never exceed `total`, and at a terminal status that accounts
+    for every line they MUST add up to `total`."""
     inv.check_request_counts(_states(finished(name)), bc_profile)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_file_ids_appear_only_when_due(name: str, finished: Callable[[str], Finished], bc_profile: Profile) -> None:
-    """Result file ids MUST NOT appear before a terminal status (where the profile says so);
-    at the end an output file MUST exist exactly when a line succeeded and an error file
-    exactly when a line failed (unless the profile says empty files are created)."""
+    """Result references MUST NOT appear before a terminal status (where the profile says
+    so); at the end they MUST be set exactly when results exist: OpenAI, an output file
+    exactly when a line succeeded and an error file exactly when a line failed (unless the
+    profile says empty files are created); ScaiGrid, `results_url` when completed or
+    cancelled after processing started, null otherwise."""
     inv.check_file_ids(_states(finished(name)), bc_profile)

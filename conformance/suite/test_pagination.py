@@ -91,14 +91,17 @@ def test_batch_list_order(api: ApiClient, bc_profile: Profile, finished: Callabl
         )
 
 
+def _files_api(profile: Profile) -> str | None:
+    return None if profile.files.api else "it has no Files API (files.api = false)"
+
+
+@pytest.mark.applies.with_args(_files_api)
 def test_file_list_walk_is_bounded_and_consistent(
     api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:
     """Walking the file list with `limit` and `after` MUST behave like the batch list: pages of
     at most `limit` files, first and last ids named, `has_more` sent, no file repeated, and
     the input file of a known batch reached."""
-    if not bc_profile.files.api:
-        pytest.skip(f"profile {bc_profile.name!r} has no Files API (files.api = false)")
     wanted = str(finished("all_succeed").created["input_file_id"])
     items = sup.walk_list(
         lambda after: api.list_files(limit=2, after=after, purpose=bc_profile.files.batch_purpose),

@@ -22,8 +22,7 @@ from . import _support as sup
 
 
 def _submit(api: ApiClient, waiter: Waiter, profile: Profile, batch: strategies.GeneratedBatch) -> sup.Run:
-    file = sup.upload_ok(api, profile, batch.content)
-    created = sup.create_ok(api, profile, sup.batch_request(profile, file["id"], batch.endpoint))
+    created = sup.submit_ok(api, profile, batch.content, batch.endpoint)
     return sup.run_to_end(api, waiter, profile, created, batch.custom_ids)
 
 
@@ -33,7 +32,7 @@ def test_any_valid_file_is_processed_exactly_once(
 ) -> None:
     """Any valid input file (unicode custom_ids, varied bodies, sizes and JSON spellings) MUST
     be processed to completion with every batch invariant holding: each input custom_id
-    exactly once across the result files, line counts equal to request_counts."""
+    exactly once across the result records, their numbers equal to the counts."""
 
     @sup.hypothesis_settings(bc_target)
     @seed(bc_target.seed)

@@ -1,4 +1,6 @@
-"""Result records: schemas, placement, the exactly-once invariant, counts, file ids, usage."""
+"""Result records: schemas, placement, the exactly-once invariant, counts, result references,
+usage. Records are read through the dialect adapter: successes and failures are the output
+and error files of OpenAI, the "ok" and "error" records of ScaiGrid's one results file."""
 
 from __future__ import annotations
 
@@ -38,34 +40,38 @@ def _forget_scenario_faults(request: pytest.FixtureRequest, bc_target: Target) -
 
 @pytest.mark.parametrize("name", RECORD_SCENARIOS)
 def test_records_validate(name: str, finished: Callable[[str], Finished], bc_profile: Profile) -> None:
-    """Every output-file line MUST be a success valid against the output-line schema and every
-    error-file line a failure valid against the error-line schema; both files MUST be JSONL."""
+    """Every result file MUST be JSONL, every success record MUST be a success and every
+    failure record a failure as the dialect writes them (OpenAI: output-file lines 2xx,
+    error-file lines failures; ScaiGrid: status "ok" with a response, "error" with an
+    error), each valid against its schema."""
     run = sup.view(finished(name))
     inv.check_records(run.output_lines, run.error_lines, bc_profile)
 
 
 @pytest.mark.parametrize("name", RECORD_SCENARIOS)
 def test_every_custom_id_exactly_once(name: str, finished: Callable[[str], Finished]) -> None:
-    """Every input custom_id MUST appear exactly once across the output and error files, and
-    no other custom_id may appear (compared without assuming any order)."""
+    """Every input custom_id MUST appear exactly once across the result records (successes
+    and failures), and no other custom_id may appear (compared without assuming any order)."""
     run = sup.view(finished(name))
     inv.check_exactly_once(run.input_custom_ids, run.output_lines, run.error_lines)
 
 
 @pytest.mark.parametrize("name", RECORD_SCENARIOS)
-def test_line_counts_equal_request_counts(name: str, finished: Callable[[str], Finished]) -> None:
-    """The output file MUST have `request_counts.completed` lines and the error file
-    `request_counts.failed` lines, and `total` MUST be the number of input lines."""
+def test_line_counts_equal_request_counts(name: str, finished: Callable[[str], Finished], bc_profile: Profile) -> None:
+    """There MUST be as many success records as the completed count and as many failure
+    records as the failed count (OpenAI: `request_counts`; ScaiGrid: `completed_count`,
+    `failed_count`), and the total MUST be the number of input lines."""
     run = sup.view(finished(name))
-    inv.check_line_counts(run.final, run.output_lines, run.error_lines)
-    total = (run.final.get("request_counts") or {}).get("total")
-    if total != len(run.input_custom_ids):
+    inv.check_line_counts(run.final, run.output_lines, run.error_lines, bc_profile)
+    dialect = sup.dialect(bc_profile)
+    view = dialect.view(run.final)
+    if view.total != len(run.input_custom_ids):
         raise inv.violation(
             "counts-total",
-            "request_counts.total is not the number of input lines",
-            received=total,
-            expected=len(run.input_custom_ids),
-            source=inv.SPEC_COUNTS,
+            "the total count is not the number of input lines",
+            received=view.counts_body,
+            expected={"total": len(run.input_custom_ids)},
+            **dialect.counts_contract(),
         )
 
 
@@ -92,10 +98,14 @@ def test_batch_with_line_failures_completes(
 def test_http_failures_go_to_the_error_file(
     finished: Callable[[str], Finished], bc_profile: Profile, bc_target: Target
 ) -> None:
-    """Lines answered with an HTTP error MUST be in the error file (`response.status_code` the
-    error status, `error` null) and every other line in the output file. Without controls no
-    line is made to fail, and every line MUST succeed."""
+    """Lines answered with an HTTP error MUST be failure records carrying that status as the
+    dialect writes it (OpenAI: in the error file with `response.status_code` the error
+    status and `error` null; ScaiGrid: status "error" with code `http_<status>`) and every
+    other line a success. Without controls no line is made to fail, and every line MUST
+    succeed."""
     run = sup.view(finished("mixed_results"))
+    dialect = sup.dialect(bc_profile)
+    success_place, failure_place = dialect.places
     plan = sc.mixed_plan(bc_profile, bc_target.seed)
     failing = set(plan.failing) if bc_target.controls else set()
     in_errors = {line.get("custom_id"): line for line in run.error_lines}
@@ -105,58 +115,63 @@ def test_http_failures_go_to_the_error_file(
     if wrong_output or wrong_errors:
         raise inv.violation(
             "records-placement",
-            "lines are in the wrong result file",
-            received={"failing lines in the output file": wrong_output, "good lines in the error file": wrong_errors},
-            expected={"error file": sorted(failing), "output file": "every other line"},
-            source=inv.SPEC_RECORDS,
+            "lines are in the wrong place of the results",
+            received={
+                f"failing lines in {success_place}": wrong_output,
+                f"good lines in {failure_place}": wrong_errors,
+            },
+            expected={failure_place: sorted(failing), success_place: "every other line"},
+            source=dialect.records_source,
         )
+    want_code = dialect.http_error_code(sc.FAULT_STATUS)
     for cid in failing:
         line = in_errors.get(cid) or {}
-        status = (line.get("response") or {}).get("status_code")
-        if status != sc.FAULT_STATUS or line.get("error") is not None:
+        record = dialect.record(line)
+        if not record.http or record.http_status != sc.FAULT_STATUS or record.code != want_code:
             raise inv.violation(
                 "records-http-failure",
-                f"the error-file line of {cid!r} does not carry the HTTP failure",
+                f"the failure record of {cid!r} does not carry the HTTP failure",
                 received=line,
-                expected={"response": {"status_code": sc.FAULT_STATUS, "body": {"error": "..."}}, "error": None},
-                source=inv.SPEC_RECORDS,
+                expected=dialect.http_failure_example(sc.FAULT_STATUS),
+                source=dialect.records_source,
+            )
+
+
+def _check_refs(final: dict[str, Any], profile: Profile, what: str) -> None:
+    """The final state's result references are as the dialect's rules say (`ref_rules`)."""
+    dialect = sup.dialect(profile)
+    view = dialect.view(final)
+    for rule in dialect.ref_rules(view, started=view.total > 0):
+        value = view.refs.get(rule.field)
+        if rule.present is not None and (value is not None) != rule.present:
+            raise inv.violation(
+                rule.check,
+                f"{what} names the wrong result references: {rule.why}",
+                received={"status": view.status, **view.refs, **view.counts_body},
+                expected={rule.field: rule.expected if rule.present else None},
+                profile=profile if rule.key else None,
+                key=rule.key,
+                source=rule.source,
             )
 
 
 @pytest.mark.needs_control
 @pytest.mark.scenarios("all_fail")
 def test_no_output_file_when_nothing_succeeded(finished: Callable[[str], Finished], bc_profile: Profile) -> None:
-    """A batch none of whose lines succeeded MUST complete with `output_file_id` null (unless
-    the profile says an empty output file is created) and an error file holding every line."""
-    run = sup.view(finished("all_fail"))
-    final = run.final
-    want_null = not bc_profile.output.empty_output_file
-    if (final.get("output_file_id") is None) != want_null or final.get("error_file_id") is None:
-        raise inv.violation(
-            "file-ids-empty",
-            "an all-failed batch names the wrong result files",
-            received={k: final.get(k) for k in ("status", "output_file_id", "error_file_id", "request_counts")},
-            expected={"output_file_id": None if want_null else "an (empty) file", "error_file_id": "a file"},
-            profile=bc_profile,
-            key="output.empty_output_file",
-        )
+    """A batch none of whose lines succeeded MUST complete with the result references the
+    dialect gives failures only (OpenAI: `output_file_id` null unless the profile says an
+    empty output file is created, and an error file holding every line; ScaiGrid: a
+    `results_url` whose records are all "error")."""
+    _check_refs(sup.view(finished("all_fail")).final, bc_profile, "an all-failed batch")
 
 
 @pytest.mark.scenarios("all_succeed")
 def test_no_error_file_when_nothing_failed(finished: Callable[[str], Finished], bc_profile: Profile) -> None:
-    """A batch all of whose lines succeeded MUST complete with `error_file_id` null (unless the
-    profile says an empty error file is created) and an output file holding every line."""
-    final = finished("all_succeed").final
-    want_null = not bc_profile.output.empty_error_file
-    if (final.get("error_file_id") is None) != want_null or final.get("output_file_id") is None:
-        raise inv.violation(
-            "file-ids-empty",
-            "an all-succeeded batch names the wrong result files",
-            received={k: final.get(k) for k in ("status", "output_file_id", "error_file_id", "request_counts")},
-            expected={"error_file_id": None if want_null else "an (empty) file", "output_file_id": "a file"},
-            profile=bc_profile,
-            key="output.empty_error_file",
-        )
+    """A batch all of whose lines succeeded MUST complete with the result references the
+    dialect gives successes only (OpenAI: `error_file_id` null unless the profile says an
+    empty error file is created, and an output file holding every line; ScaiGrid: a
+    `results_url`)."""
+    _check_refs(dict(finished("all_succeed").final), bc_profile, "an all-succeeded batch")
 
 
 @pytest.mark.scenarios("all_succeed")
@@ -203,14 +218,17 @@ def test_completed_batch_reports_usage(finished: Callable[[str], Finished], bc_p
 
 @pytest.mark.scenarios("broken_lines")
 def test_failed_batch_has_no_result_files(finished: Callable[[str], Finished], bc_profile: Profile) -> None:
-    """A batch that failed validation MUST name no output file (nothing ran)."""
-    final = finished("broken_lines").final
-    if final.get("output_file_id") is not None:
+    """A batch that failed validation MUST name no results of successes (nothing ran):
+    OpenAI no output file, ScaiGrid no `results_url`."""
+    dialect = sup.dialect(bc_profile)
+    view = dialect.view(finished("broken_lines").final)
+    named = {k: view.refs.get(k) for k in dialect.success_refs if view.refs.get(k) is not None}
+    if named:
         raise inv.violation(
             "failed-files",
-            "a batch that failed validation names an output file",
-            received=final.get("output_file_id"),
-            expected=None,
+            "a batch that failed validation names results",
+            received=named,
+            expected=dict.fromkeys(named),
             profile=bc_profile,
             key="lifecycle.roles.failed",
         )

@@ -2,10 +2,10 @@
 
 Files-API dialects are checked in `test_files` (the output purpose and file names of the
 profile). Dialects that write results to object storage (`output.location =
-"object_storage"`: Scaleway, ScaiGrid, Bedrock through a gateway) must have their exact
-object keys checked here, from `profile.storage` (`output_key`, `error_key` and the
-documented alternatives). That needs the harness to reach the target's bucket, which it
-cannot yet (`conformance.scenarios.RESULT_FETCHERS`).
+"object_storage"`: Scaleway, Bedrock through a gateway) must have their exact object keys
+checked here, from `profile.storage` (`output_key`, `error_key` and the documented
+alternatives). That needs the harness to reach the target's bucket, which it cannot yet: an
+object-storage adapter in `conformance.dialects` will.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 if TYPE_CHECKING:
     from conftest import FakeSuite
@@ -296,3 +299,27 @@ def test_t(finished):
     assert "scenario 'slowpoke': unknown timeout 'forever' (known: request, terminal" in (
         result.stdout.str() + result.stderr.str()
     )
+
+
+def test_a_scenario_that_cannot_be_resumed_is_submitted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state file names both scenarios, but only the resumable one is resumed."""
+    from conformance import scenarios
+
+    def build(ctx: scenarios.ScenarioContext) -> scenarios.Submitted:
+        raise AssertionError("not called by plan()")
+
+    for name, resumable in (("kept", True), ("again", False)):
+        monkeypatch.setitem(
+            scenarios._REGISTRY, name, scenarios.ScenarioSpec(name, build, "records", 1, resumable=resumable)
+        )
+    state = scenarios.StateFile(tmp_path / "state.json", "http://t/v1", "openai")
+    for name in ("kept", "again"):
+        state.scenarios[name] = {"batch_id": f"batch_{name}", "input_custom_ids": [], "created": {}}
+    runner = scenarios.ScenarioRunner(
+        api=None,  # type: ignore[arg-type]
+        profile=None,  # type: ignore[arg-type]
+        waiter=None,  # type: ignore[arg-type]
+        budget=scenarios.Budget(None),
+        state=state,
+    )
+    assert runner.plan(["kept", "again"]) == (["kept"], ["again"])

@@ -157,3 +157,15 @@ def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(time, "sleep", _never_sleep)
     yield
+
+
+def test_until_polls_a_probe_within_its_named_timeout() -> None:
+    fake = FakeClock(step=1.0)
+    waiter = Waiter(terminal=TERMINAL, timeouts={"webhook": 5.0}, poll_interval=2.0, sleep=fake.sleep, clock=fake.clock)
+    answers = iter([None, None, "done"])
+    assert waiter.until(lambda: next(answers), what="the thing", timeout="webhook") == "done"
+    assert len(fake.slept) == 2 and all(0 < s <= 2.0 for s in fake.slept)
+    with pytest.raises(TimeoutError, match=r"timeout 'webhook' \(5s\) passed before the other thing"):
+        waiter.until(lambda: None, what="the other thing", timeout="webhook")
+    with pytest.raises(UnknownTimeoutError):
+        waiter.until(lambda: True, what="x", timeout="nope")

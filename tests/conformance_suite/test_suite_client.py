@@ -97,6 +97,7 @@ class FakeAdmin:
     def __init__(self) -> None:
         self.timing: dict[str, Any] = {"progression": "per_poll", "shuffle": True}
         self.faults: list[dict[str, Any]] = []
+        self.delivered = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -105,6 +106,9 @@ class FakeAdmin:
             if request.method == "PUT":
                 self.timing.update(body)
             return httpx.Response(200, json=self.timing)
+        if path == "/_emulator/webhooks":
+            self.delivered = self.delivered or request.method == "POST"
+            return httpx.Response(200, json={"events": [], "deliveries": [], "pending": 0 if self.delivered else 1})
         if path == "/_emulator/faults":
             if request.method == "POST":
                 self.faults.append({"id": len(self.faults) + 1, **body})
@@ -130,3 +134,21 @@ def test_control_restores_timing_and_faults() -> None:
     assert [f["custom_id"] for f in control.faults()] == ["keep-*"]
     with pytest.raises(ControlError, match="400"):
         control.reset()
+
+
+def test_control_reads_and_delivers_webhooks() -> None:
+    admin = FakeAdmin()
+    control = Control(httpx.Client(base_url="http://t/v1", transport=httpx.MockTransport(admin)))
+    assert control.webhooks()["pending"] == 1
+    assert control.deliver_webhooks()["pending"] == 0
+    assert control.webhooks() == {"events": [], "deliveries": [], "pending": 0}
+
+
+def test_get_url_sends_the_key_to_the_target_only() -> None:
+    rec = Recorder(200, {"ignored": True})
+    api = ApiClient(_client("http://t:8000", rec), load_profile("scaigrid"), api_key="sk-1")
+    same = api.get_url("http://t:8000/v1/inference/batch/b/results")
+    api.get_url("http://t:9000/v1/inference/batch/b/results")
+    api.get_url("https://t:8000/x")
+    assert [("Authorization" in r.headers) for r in rec.requests] == [True, False, False]
+    assert same.operation == "download_results" and same.json is None and api.calls == 3
