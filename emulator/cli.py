@@ -90,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("pytest_args", nargs=argparse.REMAINDER)
 
+    check_all = sub.add_parser(
+        "check-all",
+        help="run the suite against the in-process emulator of every served profile and variant, "
+        "then build the provider x capability matrix",
+    )
+    check_all.add_argument("--out", default="reports", help="folder for the reports (default reports/)")
+    check_all.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a profile or variant to check (repeatable; default: every one the emulator serves)",
+    )
+
     mutants = sub.add_parser(
         "mutants", help="run the suite against every named mutation of the emulator and print the score"
     )
@@ -207,6 +221,50 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def served_profiles() -> list[str]:
+    """Every bundled profile and variant whose dialect and storage the emulator serves."""
+    from schemas import load_profile, profile_names
+
+    from .dialects import DIALECTS
+
+    names: list[str] = []
+    for name in profile_names():
+        profile = load_profile(name)
+        if profile.dialect not in DIALECTS:
+            continue
+        names.append(name)
+        names.extend(f"{name}+{v.name}" for v in profile.variants)
+    return names
+
+
+def check_all(args: argparse.Namespace) -> int:
+    """`batchconf check` once per profile (in-process), then `batchconf matrix` over them all.
+
+    Exit 0 when every profile is conformant, 1 when one is not, 2 on a harness error."""
+    from pathlib import Path
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = args.profile or served_profiles()
+    worst = 0
+    results: list[str] = []
+    for name in names:
+        stem = name.replace("+", "_")
+        result = out / f"results-{stem}.jsonl"
+        result.unlink(missing_ok=True)
+        print(f"== batchconf check --profile {name}", flush=True)
+        code = main(
+            ["check", "--profile", name, "--results", str(result), "--junitxml", str(out / f"junit-{stem}.xml")]
+        )
+        print(f"== {name}: exit {code}", flush=True)
+        worst = max(worst, code)
+        if result.is_file():
+            results.append(str(result))
+    if results:
+        main(["matrix", *results, "--md", str(out / "matrix.md"), "--html", str(out / "matrix.html")])
+    return worst
+
+
 def mutants(args: argparse.Namespace) -> int:
     """Print the mutation score; exit 0 only when every mutation is caught and the
     unmutated emulator is conformant."""
@@ -250,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "mutants":
         return mutants(args)
+    if args.command == "check-all":
+        return check_all(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
