@@ -65,3 +65,33 @@ def test_other_profiles_select_without_a_harness_error(profile: str) -> None:
     if done.returncode == 2:
         # Only acceptable harness error: the profile offers nothing the suite can check yet.
         assert "no tests selected" in done.stdout + done.stderr
+
+
+def test_check_all_writes_one_matrix(tmp_path: Path) -> None:
+    """`batchconf check-all` runs the suite per profile and merges the runs into one matrix:
+    a row per profile, the reports of each, exit 0 when all are conformant."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emulator.cli",
+            "check-all",
+            "--out",
+            str(tmp_path),
+            "--profile",
+            "scaigrid",
+            "--profile",
+            "truefoundry+bedrock",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    matrix = (tmp_path / "matrix.md").read_text(encoding="utf-8")
+    assert "| scaigrid (emulator) |" in matrix and "| truefoundry+bedrock (emulator) |" in matrix
+    for stem in ("scaigrid", "truefoundry_bedrock"):
+        assert (tmp_path / f"junit-{stem}.xml").is_file()
+        assert (tmp_path / f"results-{stem}.jsonl").stat().st_size > 0
+    assert (tmp_path / "matrix.html").is_file()
