@@ -200,7 +200,12 @@ class IdPrefixes:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """The status enum, its transition graph and the role each status plays."""
+    """The status enum, its transition graph and the role each status plays.
+
+    `never_entered` are statuses of the enum a batch of this profile never enters (a
+    gateway's shared enum, some of whose statuses only some backends show): no edge leads
+    to them and no role maps to them.
+    """
 
     statuses: tuple[str, ...]
     initial: str
@@ -211,6 +216,7 @@ class Lifecycle:
     transitions: Mapping[str, tuple[str, ...]]
     roles: Mapping[str, str]
     timestamps: Mapping[str, str]
+    never_entered: frozenset[str] = frozenset()
 
     def status(self, role: str) -> str | None:
         """The native status playing `role`, or None if the dialect has no such step."""
@@ -310,7 +316,11 @@ class BatchRules:
 
 @dataclass(frozen=True)
 class OutputRules:
-    """Where results go, how they are named, and what unfinished lines become."""
+    """Where results go, how they are named, and what unfinished lines become.
+
+    `failed_error_file`: a batch that failed (validation, a missing input) names an error
+    file holding its errors, one failure line each, beside its batch-level `errors`.
+    """
 
     location: str
     empty_output_file: bool
@@ -327,6 +337,7 @@ class OutputRules:
     expired_message: str
     cancelled_code: str
     cancelled_message: str
+    failed_error_file: bool = False
 
 
 @dataclass(frozen=True)
@@ -582,6 +593,10 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
     idempotent = frozenset(t.strings("cancel_idempotent", ()))
     subset("cancel_idempotent", idempotent)
     cancelling_max = _ints(t, "cancelling_max_seconds") if t.has("cancelling_max_seconds") else 0
+    never_entered = frozenset(t.strings("never_entered", ()))
+    subset("never_entered", never_entered)
+    if initial in never_entered:
+        raise t.error("never_entered", f"names the initial status {initial!r}")
 
     tr = t.table("transitions")
     assert tr is not None
@@ -611,9 +626,12 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
             if dst not in reachable:
                 reachable.add(dst)
                 frontier.append(dst)
-    unreachable = [s for s in statuses if s not in reachable]
+    unreachable = [s for s in statuses if s not in reachable and s not in never_entered]
     if unreachable:
         raise t.error("transitions", f"statuses unreachable from {initial!r}: {unreachable}")
+    entered = sorted(never_entered & reachable)
+    if entered:
+        raise t.error("never_entered", f"names statuses the graph reaches from {initial!r}: {entered}")
     if cancellable & terminal:
         raise t.error("cancellable", f"terminal statuses cannot be cancellable: {sorted(cancellable & terminal)}")
 
@@ -628,6 +646,8 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
             raise rt.error(role, f"maps to unknown status {native!r}")
         if (role in _TERMINAL_ROLES) != (native in terminal):
             raise rt.error(role, f"role {role!r} and status {native!r} disagree on being terminal")
+        if native in never_entered:
+            continue  # no batch of this profile plays that role
         roles[role] = native
     rt.done()
     for role in ("validating", "completed"):
@@ -654,6 +674,7 @@ def _parse_lifecycle(t: FactTable) -> Lifecycle:
         transitions=MappingProxyType(transitions),
         roles=MappingProxyType(roles),
         timestamps=MappingProxyType(timestamps),
+        never_entered=never_entered,
     )
     t.done()
     return life
@@ -929,7 +950,10 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         expired_message=ot.get("expired_message", str),
         cancelled_code=ot.get("cancelled_code", str),
         cancelled_message=ot.get("cancelled_message", str),
+        failed_error_file=ot.get("failed_error_file", bool, False),
     )
+    if output.failed_error_file and output.location != "files_api":
+        raise ot.error("failed_error_file", "an error file of a failed batch needs location = 'files_api'")
     if output.location not in _OUTPUT_LOCATIONS:
         raise ot.error("location", f"unknown location {output.location!r} (known: {sorted(_OUTPUT_LOCATIONS)})")
     for key in ("unfinished_on_expiry", "unfinished_on_cancel"):

@@ -88,7 +88,10 @@ def test_lifecycle_is_a_consistent_graph(name: str) -> None:
     profile = load_profile(name)
     life = profile.lifecycle
     assert set(life.transitions) == set(life.statuses)
-    assert _reachable(profile) == set(life.statuses), "every status must be reachable from the initial one"
+    assert _reachable(profile) == set(life.statuses) - life.never_entered, (
+        "every status must be reachable from the initial one, unless the profile says it is never entered"
+    )
+    assert not set(life.roles.values()) & life.never_entered, "no role maps to a status never entered"
     for status in life.statuses:
         if status in life.terminal:
             assert life.transitions[status] == (), f"terminal {status!r} has outgoing edges"
@@ -402,6 +405,27 @@ BROKEN = [
         "is required but missing",
     ),
     (
+        "never-entered-but-reachable",
+        "cancelling_max_seconds = {",
+        'never_entered = ["finalizing"]\ncancelling_max_seconds = {',
+        "lifecycle.never_entered",
+        "names statuses the graph reaches from 'validating': ['finalizing']",
+    ),
+    (
+        "never-entered-unknown-status",
+        "cancelling_max_seconds = {",
+        'never_entered = ["archived"]\ncancelling_max_seconds = {',
+        "lifecycle.never_entered",
+        "unknown status 'archived'",
+    ),
+    (
+        "failed-error-file-without-files-api",
+        'location = "files_api"',
+        'location = "results_url"\nfailed_error_file = true',
+        "output.failed_error_file",
+        "needs location = 'files_api'",
+    ),
+    (
         "unknown-dialect",
         'dialect = "openai"',
         'dialect = "openia"',
@@ -486,6 +510,27 @@ def test_truefoundry_bedrock_needs_100_requests_and_the_base_does_not() -> None:
     assert {"bedrock", "vertex", "azure"} <= {v.name for v in base.variants}
     azure = load_profile("truefoundry+azure")
     assert "/chat/completions" in azure.endpoints and not azure.line_rules.url_must_match_endpoint
+
+
+def test_truefoundry_bedrock_and_vertex_never_enter_finalizing_or_expired() -> None:
+    """[tfy] Batch Status Reference: finalizing and expired are '(OpenAI / Azure OpenAI)' only:
+    behind Bedrock and Vertex no edge leads to them and no role maps to them; the OpenAI and
+    Azure backends keep them. Every backend's failed batch names an error file."""
+    for variant in ("bedrock", "vertex"):
+        profile = load_profile(f"truefoundry+{variant}")
+        life = profile.lifecycle
+        assert life.never_entered == {"finalizing", "expired"}
+        assert {"finalizing", "expired"} <= set(life.statuses)
+        assert life.status("finalizing") is None and life.status("expired") is None
+        assert life.transitions["in_progress"] == ("completed", "failed", "cancelling")
+        assert "OpenAI / Azure OpenAI" in profile.fact("lifecycle.never_entered").source
+    for name in ("truefoundry", "truefoundry+azure"):
+        profile = load_profile(name)
+        assert not profile.lifecycle.never_entered and profile.lifecycle.status("finalizing") == "finalizing"
+    for name in ("truefoundry", *(f"truefoundry+{v.name}" for v in load_profile("truefoundry").variants)):
+        assert load_profile(name).output.failed_error_file
+    assert "error_file_id" in load_profile("truefoundry").fact("output.failed_error_file").source
+    assert not load_profile("openai").output.failed_error_file
 
 
 def test_azure_openai_facts() -> None:
