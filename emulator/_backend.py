@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -332,14 +333,22 @@ class CatalogueBackend:
     provider answers (`model_not_found`), and so ends in the error file; the rest goes to
     `inner`. For providers whose documents say the model must be in their catalogue."""
 
-    def __init__(self, inner: ModelBackend, models: tuple[str, ...] | list[str]) -> None:
+    def __init__(
+        self,
+        inner: ModelBackend,
+        models: tuple[str, ...] | list[str],
+        served: Callable[[frozenset[str]], frozenset[str] | None] | None = None,
+    ) -> None:
         self.inner = inner
         self.models = frozenset(models)
+        # What is served of the catalogue (the provider's mutation seam; None: any model).
+        self.served = served
 
     def execute(self, request: LineRequest) -> Reply:
         """`inner`'s reply for a catalogue model; a 404 for any other."""
         model = request.body.get("model")
-        if model in self.models:
+        served = self.served(self.models) if self.served is not None else self.models
+        if served is None or model in served:
             return self.inner.execute(request)
         body = default_error_body(404, f"The model '{model}' does not exist or you do not have access to it.")
         body["error"].update({"param": "model", "code": "model_not_found"})

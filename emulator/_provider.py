@@ -24,6 +24,7 @@ from ._storage import ObjectStore
 from ._timing import TimingModel
 from ._webhooks import WebhookDispatcher
 from .dialects import Surface, catalogue_for, dialect_for
+from .model import seams
 from .model.access import Access
 from .model.batches import BatchService
 from .model.engine import Engine
@@ -64,7 +65,7 @@ class Provider:
         self.store = store or ObjectStore()
         self.backend: ModelBackend = backend or MockBackend()
         if profile.models.catalogue:
-            self.backend = CatalogueBackend(self.backend, profile.models.catalogue)
+            self.backend = CatalogueBackend(self.backend, profile.models.catalogue, self._served_models)
         self.seed = seed if seed is not None else 0
         self.ids = IdFactory(seed)
         self.faults = FaultSet()
@@ -99,6 +100,13 @@ class Provider:
             file_reference=profile.compat.file_reference if profile.compat is not None else "",
         )
         self.surfaces: tuple[Surface, ...] = (self.main,) if compat is None else (self.main, compat)
+
+    def _served_models(self, models: frozenset[str]) -> frozenset[str] | None:
+        """The catalogue's models as the active mutations leave them (None: any model)."""
+        if not self.mutations.active(seams.BACKEND_CATALOGUE):
+            return models
+        served: frozenset[str] | None = self.mutations.apply(seams.BACKEND_CATALOGUE, models)
+        return served
 
     def _surface(self, profile: Profile, *, files_of: Repository | None, file_reference: str = "") -> Surface:
         dialect = dialect_for(profile)

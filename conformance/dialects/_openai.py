@@ -117,7 +117,8 @@ class OpenAIDialect(Dialect):
 
     def ref_rules(self, view: BatchView, *, started: bool) -> list[RefRule]:
         """An output file exactly when a line succeeded, an error file exactly when one failed,
-        unless the profile says an empty file is created (then: at completion, always)."""
+        unless the profile says an empty file is created (then: at completion, always); a
+        failed batch's error file where the profile says it has one."""
         out = self.profile.output
         rules: list[RefRule] = []
         for ref_field, count, empty_ok, key in (
@@ -125,6 +126,18 @@ class OpenAIDialect(Dialect):
             (_ERROR, view.failed, out.empty_error_file, "output.empty_error_file"),
         ):
             status = view.status
+            if ref_field == _ERROR and view.role == "failed" and out.failed_error_file:
+                rules.append(
+                    RefRule(
+                        ref_field,
+                        True,
+                        "failed-error-file",
+                        f"status {status!r}: the profile says a failed batch names an error file with its errors",
+                        "a file id",
+                        key="output.failed_error_file",
+                    )
+                )
+                continue
             if count > 0:
                 rules.append(
                     RefRule(

@@ -64,12 +64,15 @@ def with_errors(surface: Surface, handler: Handler) -> Handler:
 def owner_of(surface: Surface, request: Request) -> Owner:
     """Authenticate the request with the profile's auth header; raises the 401s."""
     http = surface.profile.http
-    raw = request.headers.get(http.auth_header)
+    header, auth_scheme = http.auth_header, http.auth_scheme
+    if surface.mutations.active(seams.ACCESS_AUTH_HEADER):
+        header, auth_scheme = surface.mutations.apply(seams.ACCESS_AUTH_HEADER, (header, auth_scheme))
+    raw = request.headers.get(header)
     key: str | None = None
     if raw:
-        if http.auth_scheme:
+        if auth_scheme:
             scheme, _, value = raw.partition(" ")
-            key = value.strip() if scheme.lower() == http.auth_scheme.lower() else None
+            key = value.strip() if scheme.lower() == auth_scheme.lower() else None
             if key is None:
                 raise ApiError("unauthorized")
         else:
@@ -122,24 +125,30 @@ def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
         method, path = route
         handler = handlers[op]
         if http.required_headers:
-            handler = _with_headers(tuple(http.required_headers), handler)
+            handler = _with_headers(surface, tuple(http.required_headers), handler)
         handlers = {**handlers, op: handler}
         routes.append(Route(path, with_errors(surface, handler), methods=[method], name=op))
         # The same operation under the profile's other base paths (Azure's /openai with
         # ?api-version, Scaleway's /{project_id}/v1).
         for alias in http.base_path_aliases:
-            handler = _requiring(http.alias_required_query, handlers[op]) if http.alias_required_query else handlers[op]
+            handler = _aliased(surface, alias, http.alias_required_query, handlers[op])
             alias_path = alias + http.operations[op][1]
             routes.append(Route(alias_path, with_errors(surface, handler), methods=[method], name=f"{op}@{alias}"))
     return routes
 
 
-def _with_headers(names: tuple[str, ...], handler: Handler) -> Handler:
+def _with_headers(surface: Surface, names: tuple[str, ...], handler: Handler) -> Handler:
     """`handler` behind a check that every header in `names` is present (a gateway's
     provider selector: without it the gateway cannot route the request)."""
+    mutations = surface.mutations
 
     async def checked(request: Request) -> Response:
-        for name in names:
+        required = (
+            mutations.apply(seams.HTTP_REQUIRED_HEADERS, names)
+            if mutations.active(seams.HTTP_REQUIRED_HEADERS)
+            else names
+        )
+        for name in required:
             if not request.headers.get(name):
                 raise ApiError("missing_parameter", param=name)
         return await handler(request)
@@ -147,11 +156,17 @@ def _with_headers(names: tuple[str, ...], handler: Handler) -> Handler:
     return checked
 
 
-def _requiring(param: str, handler: Handler) -> Handler:
-    """`handler` behind a check that the query names `param`."""
+def _aliased(surface: Surface, alias: str, param: str, handler: Handler) -> Handler:
+    """`handler` under base path `alias`: behind a check that the query names `param` (when
+    the profile requires one, Azure's api-version)."""
+    mutations = surface.mutations
 
     async def checked(request: Request) -> Response:
-        if param not in request.query_params:
+        if mutations.active(seams.HTTP_ALIAS_SERVED) and not mutations.apply(
+            seams.HTTP_ALIAS_SERVED, True, alias=alias
+        ):
+            raise ApiError("not_found_route", method=request.method, path=request.url.path)
+        if param and param not in request.query_params:
             raise ApiError("missing_parameter", param=param)
         return await handler(request)
 

@@ -102,7 +102,9 @@ class BatchService:
     def create(self, owner: Owner, cmd: CreateBatch) -> BatchRecord:
         """Check the command against the profile (400s, quotas) and make a new batch."""
         profile = self.profile
-        window = cmd.window if cmd.window is not None else profile.batches.default_window
+        window = cmd.window
+        if window is None:
+            window = self.mutations.apply(seams.CREATE_DEFAULT_WINDOW, profile.batches.default_window)
         endpoint = cmd.endpoint
         if endpoint is not None and endpoint not in profile.endpoints:
             raise ApiError("invalid_endpoint", value=endpoint, supported=quoted(profile.endpoints))

@@ -186,17 +186,36 @@ class Engine:
             return
         verdict = self.validator.scan(source, b.endpoint)
         if verdict.errors:
-            self._fail(b, t, verdict.errors)
+            self._fail(b, t, verdict.errors, verdict.custom_ids)
             return
         b.plan = verdict.plan
         b.model = verdict.plan.model
         b.total = len(verdict.plan)
         self._enter(b, "in_progress", t)
 
-    def _fail(self, b: BatchRecord, t: float, errors: list[dict[str, Any]]) -> None:
+    def _fail(
+        self, b: BatchRecord, t: float, errors: list[dict[str, Any]], custom_ids: dict[int, str] | None = None
+    ) -> None:
         b.errors = errors
+        if self.profile.output.failed_error_file:
+            self._store_failure(b, errors, custom_ids or {}, t)
         b.close_spools()
         self._enter(b, "failed", t)
+
+    def _store_failure(
+        self, b: BatchRecord, errors: list[dict[str, Any]], custom_ids: dict[int, str], t: float
+    ) -> None:
+        """The batch's errors as failure lines of an error file (profiles whose failed
+        batches name one): the custom_id of the line each names, where it has one."""
+        prefix = b.extra["hex"]
+        for index, entry in enumerate(errors):
+            line = entry.get("line")
+            message = str(entry.get("message") or "")
+            if isinstance(line, int):
+                message = f"Line {line}: {message}"
+            custom_id = custom_ids.get(line, "") if isinstance(line, int) else ""
+            b.err_spool.write(self.lines.failure(f"{prefix}{index:08x}", custom_id, str(entry.get("code")), message))
+        self.sink.store(b, int(t))
 
     # -- processing -------------------------------------------------------------------
 
@@ -297,7 +316,9 @@ class Engine:
         natural = "finalizing" if self.transitions.has("finalizing") else "completed"
         role = self.mutations.apply(seams.AFTER_WORK, natural)
         if role == "finalizing":
-            self._enter(b, "finalizing", t)
+            # Only a mutation enters finalizing where the profile never does (Bedrock behind
+            # a gateway): off the graph, so not checked against it.
+            self._enter(b, "finalizing", t, strict=role == natural)
         else:
             self._finish(b, "completed", t, strict=role == natural)
 

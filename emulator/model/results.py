@@ -75,7 +75,8 @@ class _FileMaker:
 
 class FilesSink:
     """Two files: successes in "output", failures in "error" (each only when it has lines,
-    unless the profile says empty files are created)."""
+    unless the profile says empty files are created; a failed batch's errors where the
+    profile says it names an error file)."""
 
     def __init__(self, maker: _FileMaker, mutations: Mutations) -> None:
         self.maker = maker
@@ -84,10 +85,13 @@ class FilesSink:
     def store(self, b: BatchRecord, stamp: int) -> None:
         """Store the output and error buffers as files."""
         out = self.maker.profile.output
+        # A batch that failed stores only its errors (profiles with output.failed_error_file).
+        failed = b.errors is not None
         plan = seams.StorePlan(
-            write_output=b.completed > 0 or out.empty_output_file, write_errors=b.failed > 0 or out.empty_error_file
+            write_output=not failed and (b.completed > 0 or out.empty_output_file),
+            write_errors=b.failed > 0 or out.empty_error_file or (failed and out.failed_error_file),
         )
-        plan = self.mutations.apply(seams.RESULTS_STORE, plan)
+        plan = self.mutations.apply(seams.RESULTS_STORE, plan, batch=b)
         if plan.write_output:
             file_id = self.maker.make(b, b.out_spool, out.output_filename, stamp)
             if plan.publish_output:

@@ -98,3 +98,27 @@ class WireError:
     status: int
     body: dict[str, object]
     name: str
+
+
+# -- Gateways and OpenAI-compatible providers (the HTTP layer and the backend) ----------------
+# RESULTS_STORE gets the batch as context (`batch`) from the Files API sink, so a mutation can
+# tell a failed batch's error file from a finished batch's.
+
+__all__ += [
+    "ACCESS_AUTH_HEADER",
+    "BACKEND_CATALOGUE",
+    "CREATE_DEFAULT_WINDOW",
+    "HTTP_ALIAS_SERVED",
+    "HTTP_REQUIRED_HEADERS",
+]
+
+#: tuple[str, ...]: the headers every provider request must carry (a gateway's provider selector).
+HTTP_REQUIRED_HEADERS = "http.required_headers"
+#: bool: whether a base path alias serves requests (context: alias), e.g. Azure's pre-v1 /openai.
+HTTP_ALIAS_SERVED = "http.alias_served"
+#: (str, str): the header an API key is read from, and its scheme ('' for the raw key).
+ACCESS_AUTH_HEADER = "access.auth_header"
+#: str: the completion window a create request that names none gets.
+CREATE_DEFAULT_WINDOW = "create.default_window"
+#: frozenset[str] | None: the models a catalogue backend serves (None: any model).
+BACKEND_CATALOGUE = "backend.catalogue"

@@ -41,6 +41,8 @@ class Verdict:
 
     plan: LinePlan
     errors: list[dict[str, Any]]
+    #: The custom_id of each reported broken line that has one, by 1-based line number.
+    custom_ids: dict[int, str] = field(default_factory=dict)
 
 
 class InputValidator:
@@ -55,6 +57,7 @@ class InputValidator:
         """Read every line of `source` (batch endpoint `endpoint`, '' when lines name their own)."""
         plan = LinePlan(source)
         errors: list[dict[str, Any]] = []
+        custom_ids: dict[int, str] = {}
         state = _ScanState()
         bad_lines = 0
         line_no = 0
@@ -68,6 +71,9 @@ class InputValidator:
                 bad_lines += 1
                 if len(errors) < _MAX_REPORTED_ERRORS:
                     errors.append(problem)
+                    custom_id = _custom_id(raw)
+                    if custom_id is not None:
+                        custom_ids[line_no] = custom_id
                 continue
             plan.offsets.append(offset)
             plan.lengths.append(len(raw))
@@ -95,7 +101,7 @@ class InputValidator:
         plan.model = state.first_model
         for entry in errors:
             entry.pop("name", None)
-        return Verdict(plan, errors)
+        return Verdict(plan, errors, custom_ids)
 
     def batch_error(self, name: str, **fields: object) -> dict[str, Any]:
         """A file-level validation error entry (no line)."""
@@ -182,3 +188,13 @@ class InputValidator:
         entry: dict[str, Any] = {"code": code, "message": message, "param": param, "line": None, "name": name}
         result: dict[str, Any] | None = self.mutations.apply(seams.VALIDATION_ERROR, entry)
         return result
+
+
+def _custom_id(raw: bytes) -> str | None:
+    """The string custom_id of a broken line, if it parses far enough to have one."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    value = obj.get("custom_id") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None

@@ -175,4 +175,109 @@ def openai_mutations(profile: Profile) -> list[Mutation]:
         )
     if profile.has("pagination"):
         out.append(Mutation("list_missing_has_more", "list responses omit has_more", WIRE_LIST, _without_has_more))
+    return out + provider_mutations(profile)
+
+
+# -- Gateways and OpenAI-compatible providers ---------------------------------------------------
+# Each acts where the profile states the fact it breaks, so a profile without the fact (OpenAI
+# itself) offers none of them.
+
+
+def _const(value: Any) -> Callable[..., Any]:
+    return lambda _value, **_: value
+
+
+def _no_error_file_when_failed(plan: seams.StorePlan, *, batch: BatchRecord | None = None, **_: Any) -> seams.StorePlan:
+    if batch is not None and batch.errors is not None:
+        plan.write_errors = False
+    return plan
+
+
+def _accept_too_few(entry: dict[str, Any] | None, **_: Any) -> dict[str, Any] | None:
+    return None if entry is not None and entry.get("name") == "too_few_requests" else entry
+
+
+def provider_mutations(profile: Profile) -> list[Mutation]:
+    """Violations of what a gateway's or an OpenAI-compatible provider's own documents add to
+    OpenAI's contract: a required provider header, statuses a backend never shows, a failed
+    batch's error file, a minimum batch size, Azure's pre-v1 routes and api-key header, a
+    model catalogue, a default completion window."""
+    http = profile.http
+    life = profile.lifecycle
+    out: list[Mutation] = []
+    if http.required_headers:
+        names = ", ".join(http.required_headers)
+        out.append(
+            Mutation(
+                "provider_header_not_required",
+                f"requests without the {names} header are served (the gateway cannot know where to route them)",
+                seams.HTTP_REQUIRED_HEADERS,
+                _const(()),
+            )
+        )
+    if "finalizing" in life.never_entered:
+        out.append(
+            Mutation(
+                "finalizing_shown_behind_backend",
+                "a batch passes through finalizing, which this backend never shows (lifecycle.never_entered)",
+                seams.AFTER_WORK,
+                _const("finalizing"),
+            )
+        )
+    if profile.output.failed_error_file:
+        out.append(
+            Mutation(
+                "failed_batch_without_error_file",
+                "a failed batch names no error file with its errors (error_file_id stays null)",
+                seams.RESULTS_STORE,
+                _no_error_file_when_failed,
+            )
+        )
+    if profile.limits.min_requests > 1 and "too_few_requests" in profile.validation:
+        out.append(
+            Mutation(
+                "accept_too_few_requests",
+                f"a file of fewer than {profile.limits.min_requests} requests passes validation",
+                seams.VALIDATION_ERROR,
+                _accept_too_few,
+            )
+        )
+    if http.base_path_aliases and http.alias_required_query:
+        out.append(
+            Mutation(
+                "api_version_form_refused",
+                f"the {', '.join(http.base_path_aliases)} routes with ?{http.alias_required_query}= answer 404",
+                seams.HTTP_ALIAS_SERVED,
+                _const(False),
+            )
+        )
+    if http.auth_header.lower() != "authorization":
+        out.append(
+            Mutation(
+                "auth_header_ignored",
+                f"the {http.auth_header} header is not read: only Authorization: Bearer authenticates",
+                seams.ACCESS_AUTH_HEADER,
+                _const(("Authorization", "Bearer")),
+            )
+        )
+    if profile.models.catalogue:
+        out.append(
+            Mutation(
+                "model_catalogue_ignored",
+                "a line naming a model outside the catalogue is served as if the model existed",
+                seams.BACKEND_CATALOGUE,
+                _const(None),
+            )
+        )
+    default = profile.batches.default_window
+    other = next((w for w in profile.windows if w != default), None)
+    if default and other and "completion_window" not in profile.batches.create_required:
+        out.append(
+            Mutation(
+                "wrong_default_window",
+                f"a create without completion_window gets {other} instead of the default {default}",
+                seams.CREATE_DEFAULT_WINDOW,
+                _const(other),
+            )
+        )
     return out
