@@ -9,6 +9,7 @@ about it. It validates nothing either; `conformance.invariants` does that.
 
 from __future__ import annotations
 
+import dataclasses
 import json as _json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class ApiClient:
     profile: Profile
     api_key: str | None = field(default=None, kw_only=True)
     project: str | None = field(default=None, kw_only=True)
+    omit_headers: tuple[str, ...] = field(default=(), kw_only=True)
     _counter: _Counter = field(default_factory=_Counter, kw_only=True, repr=False)
 
     @property
@@ -87,11 +89,21 @@ class ApiClient:
 
     def with_key(self, api_key: str | None) -> ApiClient:
         """The same target seen with another key (None: no credentials at all)."""
-        return ApiClient(self.http, self.profile, api_key=api_key, project=self.project, _counter=self._counter)
+        return dataclasses.replace(self, api_key=api_key)
 
     def with_project(self, project: str | None) -> ApiClient:
         """The same key scoped to another project (the profile's project header)."""
-        return ApiClient(self.http, self.profile, api_key=self.api_key, project=project, _counter=self._counter)
+        return dataclasses.replace(self, project=project)
+
+    def with_profile(self, profile: Profile) -> ApiClient:
+        """The same principal, with requests built from `profile` (another base path of the
+        same provider, e.g. Azure's pre-v1 `/openai` routes)."""
+        return dataclasses.replace(self, profile=profile)
+
+    def without_headers(self, *names: str) -> ApiClient:
+        """The same principal sending none of the headers `names` (not even the profile's
+        required ones or the HTTP client's defaults)."""
+        return dataclasses.replace(self, omit_headers=(*self.omit_headers, *names))
 
     def supports(self, operation: str) -> bool:
         """Whether the profile has a route for `operation`."""
@@ -212,7 +224,13 @@ class ApiClient:
         if files is not None:
             kwargs["files"] = dict(files)
         self._counter.calls += 1
-        response = self.http.request(method, url, **kwargs)
+        if self.omit_headers:
+            built = self.http.build_request(method, url, **kwargs)
+            for name in self.omit_headers:
+                built.headers.pop(name, None)
+            response = self.http.send(built)
+        else:
+            response = self.http.request(method, url, **kwargs)
         body = response.content
         return ApiResponse(
             status=response.status_code,
@@ -227,7 +245,7 @@ class ApiClient:
     def _auth_headers(self) -> dict[str, str]:
         http = self.profile.http
         # The profile's required headers (a gateway's provider selector) go on every request.
-        headers: dict[str, str] = dict(http.required_headers)
+        headers: dict[str, str] = {k: v for k, v in http.required_headers.items() if k not in self.omit_headers}
         if self.api_key is not None:
             headers[http.auth_header] = f"{http.auth_scheme} {self.api_key}" if http.auth_scheme else self.api_key
         if self.project is not None and http.project_header:

@@ -216,6 +216,13 @@ def _unknown_url(lines: list[Any], i: int, profile: Profile, other: str) -> Expe
     return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
 
 
+def _other_url(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
+    current = lines[i]["url"]
+    urls = [e for e in profile.endpoints if e != current]
+    lines[i]["url"] = next((e for e in urls if e.startswith("/v1/")), urls[0] if urls else current + "/other")
+    return ExpectedLineError.of(profile, "invalid_url", i + 1, value=lines[i]["url"])
+
+
 def _stream(lines: list[Any], i: int, profile: Profile, other: str) -> ExpectedLineError:
     lines[i]["body"]["stream"] = True
     return ExpectedLineError.of(profile, "streaming_unsupported", i + 1)
@@ -274,6 +281,19 @@ _ALL: tuple[Breakage, ...] = (
         "invalid_url",
         lambda p: p.line_rules.mixed_endpoints and "invalid_url" in p.validation,
         _unknown_url,
+    ),
+    # Where a line's url need not equal the batch endpoint (Azure's /chat/completions form)
+    # the lines must still share one url.
+    Breakage(
+        "url_differs",
+        "invalid_url",
+        lambda p: (
+            not p.line_rules.url_must_match_endpoint
+            and not p.line_rules.mixed_endpoints
+            and "invalid_url" in p.validation
+        ),
+        _other_url,
+        min_index=1,
     ),
     Breakage(
         "stream_true",

@@ -15,6 +15,7 @@ run's webhook receiver (`ScenarioContext.webhook_url`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,3 +306,126 @@ def webhook_cancelled(ctx: ScenarioContext) -> Submitted:
     if response.status != 200:
         raise ScenarioError(f"{ctx.name}: the cancel right after create was refused: {response.describe()}")
     return submitted
+
+
+# -- Gateways and OpenAI-compatible providers ------------------------------------------------
+
+__all__ += [
+    "BELOW_MINIMUM_LINES",
+    "SHORT_CHAT_ENDPOINT",
+    "UNKNOWN_MODEL",
+    "below_minimum_plan",
+    "short_endpoint_plan",
+    "unknown_model_plan",
+]
+
+#: A model name no provider's catalogue holds.
+UNKNOWN_MODEL = "batchconf-no-such-model"
+#: Lines of `unknown_model`.
+UNKNOWN_MODEL_LINES = 3
+
+
+def _has_catalogue(profile: Profile) -> str | None:
+    if not profile.models.catalogue:
+        return "it serves any model (models.catalogue is empty)"
+    return None
+
+
+def unknown_model_plan(profile: Profile, seed: int) -> strategies.GeneratedBatch:
+    """The `unknown_model` input: valid lines that all name a model outside the catalogue
+    (all of them: one model per file)."""
+    return strategies.build_valid(
+        profile,
+        strategies.batch_size(profile, UNKNOWN_MODEL_LINES),
+        prefix=stem("unknown_model", seed),
+        model=UNKNOWN_MODEL,
+    )
+
+
+@scenario("unknown_model", capability="records", requests=UNKNOWN_MODEL_LINES, applies=_has_catalogue)
+def unknown_model(ctx: ScenarioContext) -> Submitted:
+    """Valid lines naming a model outside the profile's catalogue (models.catalogue): each
+    request fails on its own, into the error file."""
+    return _submit(ctx, unknown_model_plan(ctx.profile, ctx.seed))
+
+
+#: The create-time endpoint form Azure documents (lines keep their /v1/... urls).
+SHORT_CHAT_ENDPOINT = "/chat/completions"
+#: Lines of each `short_endpoint_*` scenario.
+SHORT_ENDPOINT_LINES = 3
+
+
+def _takes_short_endpoint(url: str) -> Callable[[Profile], str | None]:
+    def applies(profile: Profile) -> str | None:
+        if SHORT_CHAT_ENDPOINT not in profile.endpoints or profile.line_rules.url_must_match_endpoint:
+            return (
+                f"it does not create batches with endpoint {SHORT_CHAT_ENDPOINT!r} over lines of another url "
+                "(endpoints.allowed, line_rules.url_must_match_endpoint)"
+            )
+        if url not in profile.endpoints:
+            return f"its lines cannot target {url} (endpoints.allowed = {list(profile.endpoints)})"
+        return None
+
+    return applies
+
+
+def short_endpoint_plan(profile: Profile, seed: int, url: str) -> strategies.GeneratedBatch:
+    """Valid lines whose `url` is `url` (`/v1/chat/completions`: messages; `/v1/responses`:
+    `body.input`), for a batch created with endpoint `/chat/completions`."""
+    name = "short_endpoint_responses" if url.endswith("/responses") else "short_endpoint_chat"
+    return strategies.build_valid(
+        profile, strategies.batch_size(profile, SHORT_ENDPOINT_LINES), prefix=stem(name, seed), endpoint=url
+    )
+
+
+@scenario(
+    "short_endpoint_chat",
+    capability="create",
+    requests=SHORT_ENDPOINT_LINES,
+    applies=_takes_short_endpoint("/v1/chat/completions"),
+)
+def short_endpoint_chat(ctx: ScenarioContext) -> Submitted:
+    """Chat lines (url `/v1/chat/completions`) in a batch created with endpoint
+    `/chat/completions`, the form Azure's API uses ([tfy] Azure prerequisites, [azure-rest])."""
+    batch = short_endpoint_plan(ctx.profile, ctx.seed, "/v1/chat/completions")
+    created = ctx.submit(batch.lines, endpoint=SHORT_CHAT_ENDPOINT)
+    return Submitted(batch_id=str(created["id"]), input_custom_ids=list(batch.custom_ids), created=created)
+
+
+@scenario(
+    "short_endpoint_responses",
+    capability="create",
+    requests=SHORT_ENDPOINT_LINES,
+    applies=_takes_short_endpoint("/v1/responses"),
+)
+def short_endpoint_responses(ctx: ScenarioContext) -> Submitted:
+    """Responses lines (url `/v1/responses`, `body.input`) in a batch created with endpoint
+    `/chat/completions` ([tfy] Azure prerequisites: 'use url: "/v1/responses" and body.input in
+    each JSONL line'; Azure's create-time form also for these lines, peers.md A.1)."""
+    batch = short_endpoint_plan(ctx.profile, ctx.seed, "/v1/responses")
+    created = ctx.submit(batch.lines, endpoint=SHORT_CHAT_ENDPOINT)
+    return Submitted(batch_id=str(created["id"]), input_custom_ids=list(batch.custom_ids), created=created)
+
+
+#: Lines of `below_minimum`: a small batch, as a first try with a provider would send.
+BELOW_MINIMUM_LINES = 3
+
+
+def _has_minimum(profile: Profile) -> str | None:
+    if profile.limits.min_requests <= BELOW_MINIMUM_LINES:
+        return f"its minimum is {profile.limits.min_requests} requests (limits.min_requests)"
+    if profile.limits.enforced_at.get("min_requests", "validation") != "validation":
+        return "it refuses a small batch before validation (limits.enforced_at.min_requests)"
+    return None
+
+
+def below_minimum_plan(profile: Profile, seed: int) -> strategies.GeneratedBatch:
+    """The `below_minimum` input: three valid lines."""
+    return strategies.build_valid(profile, BELOW_MINIMUM_LINES, prefix=stem("below_minimum", seed))
+
+
+@scenario("below_minimum", capability="validation", requests=BELOW_MINIMUM_LINES, applies=_has_minimum)
+def below_minimum(ctx: ScenarioContext) -> Submitted:
+    """Three valid lines where the profile's minimum is larger (Bedrock behind a gateway: 100
+    records): validation must fail the batch."""
+    return _submit(ctx, below_minimum_plan(ctx.profile, ctx.seed))

@@ -74,8 +74,9 @@ def test_broken_line_is_reported(
     breakage: str, finished: Callable[[str], Finished], bc_profile: Profile, bc_target: Target
 ) -> None:
     """Each line breaking a rule of the profile (invalid JSON, a missing field, a duplicate
-    custom_id, a url other than the endpoint or, where lines may mix endpoints, a url no
-    allowed endpoint has, `stream: true`, another model, another method, a body that is not
+    custom_id, a url other than the endpoint (where the endpoint need not be the lines' url,
+    a url other than the other lines') or, where lines may mix endpoints, a url no allowed
+    endpoint has, `stream: true`, another model, another method, a body that is not
     an object, an empty custom_id) MUST be reported in the batch's errors (OpenAI
     `errors.data`, ScaiGrid `errors`) with its 1-based line number, the code (and param) of
     the profile's validation catalogue."""

@@ -50,7 +50,7 @@ def test_missing_input_file_scenario_is_deselected_where_create_refuses(tmp_path
     deselected = [
         r
         for r in records
-        if r["outcome"] == "deselected" and "missing_input_file" in r["nodeid"] and r.get("reason_kind") != "dialect"
+        if r["outcome"] == "deselected" and "missing_input_file" in r["nodeid"] and r.get("reason_kind") == "scenario"
     ]
     assert deselected, proc.stdout[-2000:]
     assert all("batches.missing_input_file is 'reject_create'" in r["message"] for r in deselected)
