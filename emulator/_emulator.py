@@ -14,6 +14,7 @@ import httpx
 
 from schemas import Profile, load_profile
 
+from ._api_faults import ApiFaultSet
 from ._backend import ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
@@ -221,6 +222,12 @@ class Emulator(AbstractContextManager["Emulator"]):
     def faults(self) -> FaultSet:
         """Per-line fault rules (`faults.add("req-3", status_code=500)`)."""
         return self.provider.faults
+
+    @property
+    def api_faults(self) -> ApiFaultSet:
+        """API-level faults: `api_faults.add("retrieve_batch", status_code=429, retry_after=1,
+        count=2)` fails the next two retrieves; `stall_seconds=5` holds calls, then 504."""
+        return self.provider.api_faults
 
     @property
     def mutations(self) -> Mutations:

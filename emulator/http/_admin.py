@@ -91,6 +91,18 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
             provider.faults.clear()
         return json_response({"data": [f.to_json() for f in provider.faults.rules()]})
 
+    async def api_faults(request: Request) -> Response:
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                fault = provider.api_faults.add_json(body)
+            except (ValueError, TypeError) as exc:
+                raise _bad("api_fault", body, str(exc)) from None
+            return json_response(fault.to_json())
+        if request.method == "DELETE":
+            provider.api_faults.clear()
+        return json_response({"data": [f.to_json() for f in provider.api_faults.rules()]})
+
     async def mutations(request: Request) -> Response:
         if request.method == "PUT":
             body = await read_json(request)
@@ -141,6 +153,7 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
         Route(f"{p}/timing", timing, methods=["GET", "PUT"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/mutations", mutations, methods=["GET", "PUT"]),
+        Route(f"{p}/api-faults", api_faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{p}/batches/{{batch_id}}/step", step, methods=["POST"]),
     ]
