@@ -59,6 +59,8 @@ class Emulator(AbstractContextManager["Emulator"]):
     `webhook_hosts` are the hosts webhooks may reach (this machine by default);
     `result_naming` picks, for results written beside the input, the profile's primary key
     names or the alternative its documents give ("alternative": Scaleway's `-output`).
+    `admin=False` leaves out the `/_emulator` routes; `admin_token` requires that token in
+    the `X-Batchconf-Admin-Token` header on each of them.
     """
 
     def __init__(
@@ -76,6 +78,8 @@ class Emulator(AbstractContextManager["Emulator"]):
         webhook_hosts: tuple[str, ...] | list[str] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = ROOT_URL,
         result_naming: str = "primary",
+        admin: bool = True,
+        admin_token: str | None = None,
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
@@ -95,7 +99,7 @@ class Emulator(AbstractContextManager["Emulator"]):
                 public_url=public_url,
                 result_naming=result_naming,
             )
-            self.app = create_app(self.provider, version())
+            self.app = create_app(self.provider, version(), admin=admin, admin_token=admin_token)
             self.provider.start_notifications()
         except BaseException:
             store.close()

@@ -116,13 +116,17 @@ class _ApiFaults:
         await response(scope, receive, send)
 
 
-def create_app(provider: Provider, version: str = "0") -> ASGIApp:
-    """The emulator's ASGI app for `provider`'s surfaces."""
+def create_app(
+    provider: Provider, version: str = "0", *, admin: bool = True, admin_token: str | None = None
+) -> ASGIApp:
+    """The emulator's ASGI app for `provider`'s surfaces, with the admin routes unless
+    `admin` is False (behind `admin_token` when one is given)."""
     routes: list[BaseRoute] = []
     for surface in provider.surfaces:
         routes.extend(surface.dialect.routes(surface))
     provider_routes = [r for r in routes if isinstance(r, Route)]
-    routes.extend(admin_routes(provider, version))
+    if admin:
+        routes.extend(admin_routes(provider, version, admin_token))
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
