@@ -12,12 +12,15 @@ from __future__ import annotations
 import json as _json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from schemas import Profile
+
+if TYPE_CHECKING:
+    from ._storage import ObjectStorage
 
 __all__ = ["ApiClient", "ApiResponse", "UnsupportedOperation"]
 
@@ -71,13 +74,16 @@ class ApiClient:
 
     `http` carries the base URL (with or without the profile's base path: both work) and
     the transport; `with_key` / `with_project` give clients of other principals sharing it.
-    `calls` counts the requests made through this client and its copies.
+    `calls` counts the requests made through this client and its copies. `storage` is the
+    principal's bucket where the dialect takes its input from object storage (None
+    elsewhere): the dialect adapter puts inputs there and reads results from it.
     """
 
     http: httpx.Client
     profile: Profile
     api_key: str | None = field(default=None, kw_only=True)
     project: str | None = field(default=None, kw_only=True)
+    storage: ObjectStorage | None = field(default=None, kw_only=True, repr=False)
     _counter: _Counter = field(default_factory=_Counter, kw_only=True, repr=False)
 
     @property
@@ -87,11 +93,15 @@ class ApiClient:
 
     def with_key(self, api_key: str | None) -> ApiClient:
         """The same target seen with another key (None: no credentials at all)."""
-        return ApiClient(self.http, self.profile, api_key=api_key, project=self.project, _counter=self._counter)
+        return ApiClient(
+            self.http, self.profile, api_key=api_key, project=self.project, storage=self.storage, _counter=self._counter
+        )
 
     def with_project(self, project: str | None) -> ApiClient:
         """The same key scoped to another project (the profile's project header)."""
-        return ApiClient(self.http, self.profile, api_key=self.api_key, project=project, _counter=self._counter)
+        return ApiClient(
+            self.http, self.profile, api_key=self.api_key, project=project, storage=self.storage, _counter=self._counter
+        )
 
     def supports(self, operation: str) -> bool:
         """Whether the profile has a route for `operation`."""

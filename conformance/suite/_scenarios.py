@@ -21,7 +21,7 @@ from typing import Any
 from schemas import Profile
 
 from .. import strategies
-from ..client import ApiResponse
+from ..client import ApiClient, ApiResponse
 from ..dialects import Input, adapter_for
 from ..scenarios import ScenarioContext, ScenarioError, Submitted, scenario
 
@@ -153,10 +153,10 @@ def missing_file_id(profile: Profile, seed: int) -> str:
     return f"{profile.ids.file}batchconf-missing-{seed}"
 
 
-def missing_input(profile: Profile, seed: int) -> Input:
+def missing_input(profile: Profile, seed: int, api: ApiClient | None = None) -> Input:
     """An input reference naming nothing, in the profile's dialect (a file id nobody uploaded,
-    a stored-file URL nobody stored)."""
-    return adapter_for(profile).missing_input(seed)
+    a stored-file URL nobody stored, an object URL in the run's bucket nobody wrote)."""
+    return adapter_for(profile).missing_input(seed, api)
 
 
 def _missing_file_fails_the_batch(profile: Profile) -> str | None:
@@ -169,7 +169,7 @@ def _missing_file_fails_the_batch(profile: Profile) -> str | None:
 def missing_input_file(ctx: ScenarioContext) -> Submitted:
     """A batch naming an input file that does not exist (profiles where that fails the batch
     rather than the create request)."""
-    created = ctx.create(missing_input(ctx.profile, ctx.seed))
+    created = ctx.create(missing_input(ctx.profile, ctx.seed, ctx.api))
     return Submitted(batch_id=str(created["id"]), input_custom_ids=[], created=created)
 
 
