@@ -56,6 +56,26 @@ class ObjectStorageDialect(OpenAIDialect):
         storage = self.storage_of(api)
         return storage.address(url, self.forms())
 
+    def result_keys(self, input_key: str, batch_id: str) -> dict[str, tuple[str, str]]:
+        """The (output, error) keys the profile names for results of an input at `input_key`:
+        "primary" (`storage.output_key` / `error_key`) and, when documented, "alternative"
+        (the first of `storage.alternative_output_keys` / `alternative_error_keys`). The
+        templates' {dir} is the input's folder (with its '/'), {stem} its name without the
+        extension."""
+        rules = self.profile.storage
+        if rules is None:
+            raise ValueError(f"profile {self.profile.name!r} has no [storage] table")
+        folder, _, filename = input_key.rpartition("/")
+        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+        fields = {"dir": f"{folder}/" if folder else "", "filename": filename, "stem": stem, "batch_id": batch_id}
+        keys = {"primary": (rules.output_key.format(**fields), rules.error_key.format(**fields))}
+        if rules.alternative_output_keys and rules.alternative_error_keys:
+            keys["alternative"] = (
+                rules.alternative_output_keys[0].format(**fields),
+                rules.alternative_error_keys[0].format(**fields),
+            )
+        return keys
+
     # -- submit ------------------------------------------------------------------------------
 
     def stage(self, api: ApiClient, content: bytes, *, filename: str | None = None) -> Staged:
