@@ -13,9 +13,9 @@ import pytest
 from emulator._mutants import run_mutant
 from schemas import load_profile, profile_names
 
-#: The (dialect, output location) pairs the emulator serves; object storage (Scaleway) is not
-#: served yet.
-SERVED_SHAPES = {("openai", "files_api"), ("scaigrid", "results_url")}
+#: The (dialect, output location) pairs the emulator serves: the OpenAI dialect with the Files
+#: API and on object storage (Scaleway), ScaiGrid's native one with its results URL.
+SERVED_SHAPES = {("openai", "files_api"), ("openai", "object_storage"), ("scaigrid", "results_url")}
 
 
 def _served() -> list[str]:
@@ -32,11 +32,18 @@ def _served() -> list[str]:
 SERVED = _served()
 
 
-def test_served_profiles_include_the_openai_family_and_scaigrid() -> None:
-    """The OpenAI-dialect profiles with a Files API and ScaiGrid's native dialect are served;
-    the object-storage one (Scaleway) is not yet."""
-    assert {"openai", "azure-openai", "ovhcloud", "truefoundry", "truefoundry+bedrock", "scaigrid"} <= set(SERVED)
-    assert "scaleway" not in SERVED
+def test_served_profiles_include_the_openai_family_scaleway_and_scaigrid() -> None:
+    """The OpenAI-dialect profiles with a Files API, Scaleway's on object storage and
+    ScaiGrid's native dialect are all served (and so all checked below)."""
+    assert {
+        "openai",
+        "azure-openai",
+        "ovhcloud",
+        "truefoundry",
+        "truefoundry+bedrock",
+        "scaleway",
+        "scaigrid",
+    } <= set(SERVED)
 
 
 @pytest.mark.parametrize("profile", [p for p in SERVED if p != "openai"])
