@@ -391,7 +391,7 @@ class _Run:
             storage = self.target.storage
             if storage is not None:
                 where = storage.endpoint_url or "the in-process store"
-                made = "created by the suite" if storage.created else "given"
+                made = "given" if suite.s3_bucket else "created by the suite"
                 self.announce(
                     f"object storage: bucket {storage.bucket} ({made}) on {where}, inputs under {storage.run_folder}"
                 )
