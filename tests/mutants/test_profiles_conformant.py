@@ -70,3 +70,14 @@ def test_limit_checks_run_against_a_small_limits_profile(tmp_path: Path) -> None
     result = run_mutant(None, profile=str(path), stop_at_first=False, extra_args=["-k", "too_many or too_few"])
     assert result.exit_code == 0 and not result.catchers, result.output_tail
     assert result.tests_run >= 4 and result.skipped == 0, result.output_tail
+
+
+@pytest.mark.parametrize("mutation", ["output_naming_hyphen", "presigned_url_accepted", "bucket_policy_ignored"])
+def test_object_storage_mutations_are_caught(mutation: str) -> None:
+    """The suite fails against Scaleway's emulator with an object-storage violation on: results
+    named `-output` where the profile declares `_output`, a pre-signed input URL accepted, a
+    bucket policy without the batch principal ignored (the whole catalogue: `batchconf
+    mutants --profile scaleway`)."""
+    result = run_mutant(mutation, profile="scaleway")
+    assert result.caught, f"{mutation} survived (exit {result.exit_code}):\n{result.output_tail}"
+    assert all(c.startswith("conformance/suite/test_") for c in result.catchers), result.catchers
