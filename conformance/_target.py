@@ -8,6 +8,7 @@ Tests see a `Target` (a descriptor plus one shared `httpx.Client`); the keys sta
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -275,9 +276,14 @@ def probe_controls(http: httpx.Client, root: str) -> bool:
 
 
 def emulator_info(http: httpx.Client, root: str) -> dict[str, Any] | None:
-    """The body of `GET {root}/_emulator/info` when it is a JSON object, else None."""
+    """The body of `GET {root}/_emulator/info` when it is a JSON object, else None (with the
+    admin token of `BATCHCONF_ADMIN_TOKEN`, when set)."""
+    from .control import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER
+
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+    headers = {ADMIN_TOKEN_HEADER: token} if token else {}
     try:
-        response = http.get(root.rstrip("/") + "/_emulator/info", timeout=10.0)
+        response = http.get(root.rstrip("/") + "/_emulator/info", timeout=10.0, headers=headers)
         body: Any = response.json() if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None

@@ -9,6 +9,7 @@ raises `ControlError`: that is a harness problem, not a finding about the target
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -24,17 +25,26 @@ class ControlError(RuntimeError):
     """An admin route answered with an error status or a body that is not JSON."""
 
 
+#: Where the admin token of a guarded server comes from, and the header it travels in.
+ADMIN_TOKEN_ENV = "BATCHCONF_ADMIN_TOKEN"
+ADMIN_TOKEN_HEADER = "X-Batchconf-Admin-Token"
+
+
 class Control:
     """Client of the admin routes.
 
     `root_url` is where `/_emulator` lives; by default the scheme, host and port of the
-    `http` client's base URL (admin routes sit off the provider's own paths).
+    `http` client's base URL (admin routes sit off the provider's own paths). A server that
+    guards its admin routes with a token gets it from `token`, else from the environment
+    variable `BATCHCONF_ADMIN_TOKEN`; it is sent only on admin requests, never printed.
     """
 
-    def __init__(self, http: httpx.Client, root_url: str | None = None) -> None:
+    def __init__(self, http: httpx.Client, root_url: str | None = None, token: str | None = None) -> None:
         self._http = http
         root = root_url if root_url is not None else str(http.base_url.copy_with(raw_path=b"/"))
         self._root = root.rstrip("/")
+        token = token if token is not None else os.environ.get(ADMIN_TOKEN_ENV)
+        self._headers = {ADMIN_TOKEN_HEADER: token} if token else {}
 
     # -- State ------------------------------------------------------------------------------
 
@@ -190,7 +200,7 @@ class Control:
 
     def _call(self, method: str, path: str, json: Any = None) -> Any:
         url = f"{self._root}{_PREFIX}{path}"
-        response = self._http.request(method, url, json=json)
+        response = self._http.request(method, url, json=json, headers=self._headers)
         if not 200 <= response.status_code < 300:
             raise ControlError(f"{method} {_PREFIX}{path} answered HTTP {response.status_code}: {response.text[:400]}")
         if not response.content:

@@ -4,6 +4,7 @@ In-process: `Emulator()` gives the official `openai` SDK a client with no socket
 server: `batchconf serve`. Provider facts come from the profiles in `schemas`.
 """
 
+from ._api_faults import ApiFault, ApiFaultSet
 from ._backend import HttpBackend, LineRequest, MockBackend, ModelBackend, Reply
 from ._clock import Clock, RealClock, VirtualClock
 from ._emulator import Emulator, version
@@ -31,6 +32,8 @@ __all__ = [
     "DIALECTS",
     "FAULT_BODY_KEY",
     "MUTATIONS",
+    "ApiFault",
+    "ApiFaultSet",
     "AsyncASGITransport",
     "Clock",
     "Emulator",

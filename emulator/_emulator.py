@@ -14,6 +14,7 @@ import httpx
 
 from schemas import Profile, load_profile
 
+from ._api_faults import ApiFaultSet
 from ._backend import ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
@@ -58,6 +59,8 @@ class Emulator(AbstractContextManager["Emulator"]):
     `webhook_hosts` are the hosts webhooks may reach (this machine by default);
     `result_naming` picks, for results written beside the input, the profile's primary key
     names or the alternative its documents give ("alternative": Scaleway's `-output`).
+    `admin=False` leaves out the `/_emulator` routes; `admin_token` requires that token in
+    the `X-Batchconf-Admin-Token` header on each of them.
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class Emulator(AbstractContextManager["Emulator"]):
         webhook_hosts: tuple[str, ...] | list[str] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = ROOT_URL,
         result_naming: str = "primary",
+        admin: bool = True,
+        admin_token: str | None = None,
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
@@ -94,7 +99,7 @@ class Emulator(AbstractContextManager["Emulator"]):
                 public_url=public_url,
                 result_naming=result_naming,
             )
-            self.app = create_app(self.provider, version())
+            self.app = create_app(self.provider, version(), admin=admin, admin_token=admin_token)
             self.provider.start_notifications()
         except BaseException:
             store.close()
@@ -221,6 +226,12 @@ class Emulator(AbstractContextManager["Emulator"]):
     def faults(self) -> FaultSet:
         """Per-line fault rules (`faults.add("req-3", status_code=500)`)."""
         return self.provider.faults
+
+    @property
+    def api_faults(self) -> ApiFaultSet:
+        """API-level faults: `api_faults.add("retrieve_batch", status_code=429, retry_after=1,
+        count=2)` fails the next two retrieves; `stall_seconds=5` holds calls, then 504."""
+        return self.provider.api_faults
 
     @property
     def mutations(self) -> Mutations:

@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas import Profile, load_profile
 
+from ._api_faults import ApiFaultSet
 from ._backend import CatalogueBackend, MockBackend, ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
@@ -68,6 +69,7 @@ class Provider:
         self.seed = seed if seed is not None else 0
         self.ids = IdFactory(seed)
         self.faults = FaultSet()
+        self.api_faults = ApiFaultSet(self.seed)
         self.mutations = Mutations(catalogue_for(profile))
         self.access = Access(api_keys, self.mutations)
         self.lock = threading.RLock()
@@ -211,6 +213,7 @@ class Provider:
                 surface.repo.clear()
                 surface.batches.clear()
             self.faults.clear()
+            self.api_faults.clear()
             self.mutations.clear()
             if self.webhooks is not None:
                 self.webhooks.clear()

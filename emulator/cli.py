@@ -18,6 +18,7 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 KEYS_ENV = "BATCHCONF_API_KEYS"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="a host webhooks may be delivered to (repeatable; default 127.0.0.1, localhost and ::1 only)",
     )
+    serve.add_argument(
+        "--no-admin", action="store_true", help="leave out the /_emulator admin routes (clock, faults, mutations, ...)"
+    )
+    serve.add_argument(
+        "--admin-token-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding the token the admin routes require (X-Batchconf-Admin-Token); "
+        "required on any host but loopback, where one is generated and printed when no variable is named",
+    )
     serve.add_argument("--seed", type=int, default=None, help="seed for ids and output order")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
 
@@ -89,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     check.add_argument("pytest_args", nargs=argparse.REMAINDER)
+
+    sub.add_parser("profiles", help="list the profiles and variants the emulator serves, one a line")
 
     check_all = sub.add_parser(
         "check-all",
@@ -148,6 +161,15 @@ def serve(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     changes["progression"] = args.progression
+    admin_token = os.environ.get(args.admin_token_env) if args.admin_token_env else None
+    if args.admin_token_env and not admin_token:
+        print(f"batchconf serve: {args.admin_token_env} is not set (--admin-token-env)", file=sys.stderr)
+        return 2
+    token_generated = False
+    if not args.no_admin and admin_token is None and args.host not in _LOOPBACK_HOSTS:
+        # Anyone who reaches the server could move its clock or switch on mutations.
+        admin_token = secrets.token_urlsafe(24)
+        token_generated = True
     moto_server = None
     s3_endpoint_url = args.s3_endpoint_url
     try:
@@ -181,6 +203,8 @@ def serve(args: argparse.Namespace) -> int:
             webhook_hosts=tuple(args.webhook_allow_host) or DEFAULT_WEBHOOK_HOSTS,
             public_url=f"http://{args.host}:{args.port}",
             result_naming=args.result_naming,
+            admin=not args.no_admin,
+            admin_token=admin_token,
         )
     except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
         if moto_server is not None:
@@ -204,6 +228,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"batch principal: {name} ({application}); a bucket policy must allow it", flush=True)
     if emu.webhooks is not None:
         print(f"webhooks to: {', '.join(emu.webhooks.allowed_hosts)}", flush=True)
+    if args.no_admin:
+        print("admin routes: off", flush=True)
+    elif token_generated:
+        # The operator must learn it once; it is printed nowhere else.
+        print(f"admin routes need X-Batchconf-Admin-Token: {admin_token}", flush=True)
+    elif admin_token is not None:
+        print(f"admin routes need the token in {args.admin_token_env}", flush=True)
     if generated:
         # The one time a key is printed: the operator asked for none and must learn this one.
         print(f"API key (generated): {keys[0]}", flush=True)
@@ -310,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mutants(args)
     if args.command == "check-all":
         return check_all(args)
+    if args.command == "profiles":
+        print("\n".join(served_profiles()))
+        return 0
     parser.error(f"unknown command {args.command!r}")
     return 2
 

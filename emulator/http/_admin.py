@@ -6,6 +6,7 @@ Bad input gets a 400 in the dialect's envelope, like everything else.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,17 +18,20 @@ from .._provider import Provider
 from ..model.errors import ApiError
 from ._common import json_response, read_json
 
-__all__ = ["ADMIN_PREFIX", "admin_routes"]
+__all__ = ["ADMIN_PREFIX", "ADMIN_TOKEN_HEADER", "admin_routes"]
 
 ADMIN_PREFIX = "/_emulator"
+#: The header an admin token travels in (never the provider's own auth header).
+ADMIN_TOKEN_HEADER = "x-batchconf-admin-token"
 
 
 def _bad(param: str, value: Any, expected: str) -> ApiError:
     return ApiError("invalid_value", param=param, value=value, expected=expected)
 
 
-def admin_routes(provider: Provider, version: str) -> list[Route]:
-    """The admin surface of one emulator."""
+def admin_routes(provider: Provider, version: str, token: str | None = None) -> list[Route]:
+    """The admin surface of one emulator; with `token`, every route needs it in the
+    `X-Batchconf-Admin-Token` header (a server reachable beyond this machine)."""
 
     def info() -> dict[str, Any]:
         return {
@@ -91,6 +95,18 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
             provider.faults.clear()
         return json_response({"data": [f.to_json() for f in provider.faults.rules()]})
 
+    async def api_faults(request: Request) -> Response:
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                fault = provider.api_faults.add_json(body)
+            except (ValueError, TypeError) as exc:
+                raise _bad("api_fault", body, str(exc)) from None
+            return json_response(fault.to_json())
+        if request.method == "DELETE":
+            provider.api_faults.clear()
+        return json_response({"data": [f.to_json() for f in provider.api_faults.rules()]})
+
     async def mutations(request: Request) -> Response:
         if request.method == "PUT":
             body = await read_json(request)
@@ -133,7 +149,7 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
         return json_response(surface.batch_json(b, request))
 
     p = ADMIN_PREFIX
-    return [
+    routes = [
         Route(f"{p}/info", get_info, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),
         Route(f"{p}/clock", clock, methods=["GET"]),
@@ -141,6 +157,23 @@ def admin_routes(provider: Provider, version: str) -> list[Route]:
         Route(f"{p}/timing", timing, methods=["GET", "PUT"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/mutations", mutations, methods=["GET", "PUT"]),
+        Route(f"{p}/api-faults", api_faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{p}/batches/{{batch_id}}/step", step, methods=["POST"]),
     ]
+    if token is None:
+        return routes
+    return [Route(r.path, _guarded(r.endpoint, token), methods=sorted(r.methods or ())) for r in routes]
+
+
+def _guarded(endpoint: Any, token: str) -> Any:
+    """`endpoint` behind the admin token (`X-Batchconf-Admin-Token`), compared in constant time."""
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise ApiError("unauthorized")
+        response: Response = await endpoint(request)
+        return response
+
+    return guarded

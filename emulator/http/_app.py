@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 
 from starlette.applications import Starlette
@@ -9,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._provider import Provider
@@ -82,12 +84,49 @@ class _CatchAll:
             await json_response(body, 500)(scope, receive, send)
 
 
-def create_app(provider: Provider, version: str = "0") -> ASGIApp:
-    """The emulator's ASGI app for `provider`'s surfaces."""
+class _ApiFaults:
+    """Fails provider calls the API fault rules pick, before any handler runs (admin routes
+    are never failed): the operation is the name of the route the call matches."""
+
+    def __init__(self, app: ASGIApp, provider: Provider, routes: list[Route]) -> None:
+        self.app = app
+        self.provider = provider
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        faults = self.provider.api_faults
+        if scope["type"] != "http" or not faults:
+            await self.app(scope, receive, send)
+            return
+        operation = next((r.name for r in self.routes if r.matches(scope)[0] is Match.FULL), None)
+        fault = faults.take(operation.split("@")[0]) if operation else None
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        surface = _surface_at(self.provider, str(scope.get("path", "")))
+        if fault.stall_seconds is not None:
+            # A stalled network, in real seconds: the emulator's clock is not involved.
+            await asyncio.sleep(fault.stall_seconds)
+        status = fault.status_code or 504
+        name = "rate_limited" if status == 429 else "server_error"
+        err = dataclasses.replace(surface.profile.error(name), status=status)
+        response = json_response(surface.dialect.error_body(err), status)
+        if fault.retry_after is not None:
+            response.headers["retry-after"] = f"{fault.retry_after:g}"
+        await response(scope, receive, send)
+
+
+def create_app(
+    provider: Provider, version: str = "0", *, admin: bool = True, admin_token: str | None = None
+) -> ASGIApp:
+    """The emulator's ASGI app for `provider`'s surfaces, with the admin routes unless
+    `admin` is False (behind `admin_token` when one is given)."""
     routes: list[BaseRoute] = []
     for surface in provider.surfaces:
         routes.extend(surface.dialect.routes(surface))
-    routes.extend(admin_routes(provider, version))
+    provider_routes = [r for r in routes if isinstance(r, Route)]
+    if admin:
+        routes.extend(admin_routes(provider, version, admin_token))
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -101,7 +140,10 @@ def create_app(provider: Provider, version: str = "0") -> ASGIApp:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(_CatchAll, provider=provider)],
+        middleware=[
+            Middleware(_CatchAll, provider=provider),
+            Middleware(_ApiFaults, provider=provider, routes=provider_routes),
+        ],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error},
     )
     # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.

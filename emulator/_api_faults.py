@@ -1,0 +1,135 @@
+"""API-level faults: answers a client's retry logic must survive (429 with Retry-After, 5xx,
+stalls), on chosen operations, for a number or a fraction of calls.
+
+Per-line faults (`emulator._faults`) fail lines inside a batch; these fail the HTTP call
+itself, before the provider's handler runs, so nothing is created, moved or read. A stall
+holds the call for real seconds (it emulates a network, not the emulator's clock) and then
+answers 504, so a client whose timeout is shorter sees a timeout.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ApiFault", "ApiFaultSet"]
+
+_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+_KEYS = frozenset({"operation", "status_code", "retry_after", "stall_seconds", "count", "fraction"})
+
+
+@dataclass
+class ApiFault:
+    """One rule: calls of operations matching `operation` (shell pattern over the profile's
+    operation names: create_batch, retrieve_batch, list_batches, file_content, ...) get
+    `status_code` (with `Retry-After: retry_after` if set), or are held `stall_seconds` and
+    then get a 504. `count` bounds how many calls fail (None: every one); `fraction` fails
+    that share of the matching calls (seeded, so a run repeats)."""
+
+    operation: str = "*"
+    status_code: int | None = None
+    retry_after: float | None = None
+    stall_seconds: float | None = None
+    count: int | None = None
+    fraction: float | None = None
+    id: int = 0
+    hits: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.status_code is None) == (self.stall_seconds is None):
+            raise ValueError("an API fault needs exactly one of status_code or stall_seconds")
+        if self.status_code is not None and self.status_code not in _STATUSES:
+            raise ValueError(f"status_code must be one of {sorted(_STATUSES)}, got {self.status_code!r}")
+        for name in ("retry_after", "stall_seconds"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.stall_seconds is not None and self.stall_seconds > 600:
+            raise ValueError("stall_seconds must be at most 600")
+        if self.count is not None and (
+            not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1
+        ):
+            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
+        if self.fraction is not None and not (isinstance(self.fraction, (int, float)) and 0 < self.fraction <= 1):
+            raise ValueError(f"fraction must be a number in (0, 1], got {self.fraction!r}")
+        if not isinstance(self.operation, str) or not self.operation:
+            raise ValueError("operation must be a non-empty string pattern")
+
+    @classmethod
+    def from_json(cls, data: Any) -> ApiFault:
+        """Parse the admin route's JSON form; ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an API fault must be a JSON object, got {type(data).__name__}")
+        unknown = set(data) - _KEYS
+        if unknown:
+            raise ValueError(f"unknown API fault keys {sorted(unknown)}; known: {sorted(_KEYS)}")
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form, with how many calls it has failed so far."""
+        return {
+            "id": self.id,
+            "operation": self.operation,
+            "status_code": self.status_code,
+            "retry_after": self.retry_after,
+            "stall_seconds": self.stall_seconds,
+            "count": self.count,
+            "fraction": self.fraction,
+            "hits": self.hits,
+        }
+
+
+class ApiFaultSet:
+    """The active API fault rules; the first rule that fires wins."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rules: list[ApiFault] = []
+        self._next = 1
+        self._rng = random.Random(f"api-faults:{seed}")
+        self._lock = threading.Lock()
+
+    def add(self, operation: str = "*", **fields: Any) -> ApiFault:
+        """Add a rule (`status_code=429, retry_after=1, count=2`, or `stall_seconds=5`)."""
+        fault = ApiFault(operation, **fields)
+        with self._lock:
+            fault.id = self._next
+            self._next += 1
+            self._rules.append(fault)
+        return fault
+
+    def add_json(self, data: Any) -> ApiFault:
+        """Add a rule from its JSON form."""
+        parsed = ApiFault.from_json(data)
+        fields = {k: v for k, v in parsed.to_json().items() if k not in ("id", "hits", "operation")}
+        return self.add(parsed.operation, **fields)
+
+    def take(self, operation: str) -> ApiFault | None:
+        """The rule that fails this call of `operation`, if one does (and count it)."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._rules:
+                if not fnmatch.fnmatchcase(operation, rule.operation):
+                    continue
+                if rule.count is not None and rule.hits >= rule.count:
+                    continue
+                if rule.fraction is not None and self._rng.random() >= rule.fraction:
+                    continue
+                rule.hits += 1
+                return rule
+        return None
+
+    def rules(self) -> list[ApiFault]:
+        """The rules, in match order."""
+        return list(self._rules)
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self._rules = []
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
