@@ -80,7 +80,9 @@ class SuiteConfig:
 
     `profile` is the loaded contract; `sources` says where each key's value came from
     ("default", "--profile", "env BATCHCONF_PROFILE", "pyproject.toml [tool.batchconf]", ...);
-    `explicit` holds the keys given on the command line.
+    `explicit` holds the keys given on the command line. `s3_endpoint_url`, `s3_bucket` and
+    `s3_prefix` name the bucket an object-storage target reads its inputs from (None: the
+    emulator's endpoint, a bucket the suite creates; the prefix is '' or ends with '/').
     """
 
     profile: Profile
@@ -96,6 +98,9 @@ class SuiteConfig:
     poll_interval: float = 0.0
     target_controls: bool | None = None
     emulator_mutations: tuple[str, ...] = ()
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     explicit: frozenset[str] = frozenset()
 
@@ -145,6 +150,52 @@ def _url(key: str, raw: Any, source: str, base: Path) -> str | None:
     if parts.query or parts.fragment:
         raise ConfigError(key, raw, source, "a base URL without ?query or #fragment")
     return text.rstrip("/")
+
+
+def _s3_url(key: str, raw: Any, source: str, base: Path) -> str | None:
+    what = "the http:// or https:// URL of an S3 endpoint, e.g. https://s3.fr-par.scw.cloud or http://127.0.0.1:5000"
+    text = _expect_str(key, raw, source, what)
+    if not text:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise ConfigError(key, raw, source, what) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, raw, source, what)
+    if parts.username or parts.password:
+        raise ConfigError(
+            key, _strip_userinfo(text), source, "a URL without user:password@ (credentials come from the AWS variables)"
+        )
+    if parts.query or parts.fragment or parts.path.strip("/"):
+        raise ConfigError(
+            key, raw, source, "an endpoint URL without a path, ?query or #fragment (the bucket is s3_bucket)"
+        )
+    return text.rstrip("/")
+
+
+def _s3_bucket(key: str, raw: Any, source: str, base: Path) -> str | None:
+    from ._storage import bucket_name_problem
+
+    text = _expect_str(key, raw, source, "an S3 bucket name")
+    if not text:
+        return None
+    problem = bucket_name_problem(text)
+    if problem is not None:
+        raise ConfigError(key, raw, source, f"an S3 bucket name: {problem}")
+    return text
+
+
+def _s3_prefix(key: str, raw: Any, source: str, base: Path) -> str:
+    """A key prefix: no leading '/', no empty or '.'/'..' segment; a trailing '/' is added."""
+    what = "a key prefix such as batchconf/ or team/runs/ (no leading '/', no empty, '.' or '..' segment)"
+    text = _expect_str(key, raw, source, what)
+    if not text:
+        return ""
+    segments = text.removesuffix("/").split("/")
+    if text.startswith("/") or any(seg in ("", ".", "..") for seg in segments) or len(text) > 512:
+        raise ConfigError(key, raw, source, what)
+    return text.removesuffix("/") + "/"
 
 
 def _strip_userinfo(url: str) -> str:
@@ -310,6 +361,9 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "emulator_mutations": _names,
         "model": _text,
         "other_model": _text,
+        "s3_endpoint_url": _s3_url,
+        "s3_bucket": _s3_bucket,
+        "s3_prefix": _s3_prefix,
     }
 )
 
@@ -440,6 +494,9 @@ def resolve(
         poll_interval=get("poll_interval", _DEFAULT_POLL_INTERVAL[kind]),
         target_controls=get("target_controls", None),
         emulator_mutations=get("emulator_mutations", ()),
+        s3_endpoint_url=get("s3_endpoint_url", None),
+        s3_bucket=get("s3_bucket", None),
+        s3_prefix=get("s3_prefix", ""),
         sources=MappingProxyType({k: source for k, (_, source, _) in raw.items()}),
         explicit=frozenset(cli_values),
     )
@@ -457,6 +514,20 @@ def resolve(
 def _check_target(config: SuiteConfig, env: Mapping[str, str]) -> None:
     if config.target_url is None:
         return
+    if (
+        config.profile.output.location == "object_storage"
+        and config.s3_endpoint_url is None
+        and config.target_controls is False
+    ):
+        # Without admin routes nothing names the endpoint the target reads: it must be given.
+        raise ConfigError(
+            "s3_endpoint_url",
+            None,
+            config.source("s3_endpoint_url"),
+            f"the S3 endpoint of the bucket the target reads (profile {config.profile.name!r} takes its input from "
+            "object storage, and the target has no admin routes to name one), e.g. --s3-endpoint-url "
+            "https://s3.fr-par.scw.cloud",
+        )
     if not env.get(config.api_key_env):
         # Name the variable, never a value.
         raise ConfigError(

@@ -13,12 +13,15 @@ import dataclasses
 import json as _json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from schemas import Profile
+
+if TYPE_CHECKING:
+    from ._storage import ObjectStorage
 
 __all__ = ["ApiClient", "ApiResponse", "UnsupportedOperation"]
 
@@ -72,13 +75,16 @@ class ApiClient:
 
     `http` carries the base URL (with or without the profile's base path: both work) and
     the transport; `with_key` / `with_project` give clients of other principals sharing it.
-    `calls` counts the requests made through this client and its copies.
+    `calls` counts the requests made through this client and its copies. `storage` is the
+    principal's bucket where the dialect takes its input from object storage (None
+    elsewhere): the dialect adapter puts inputs there and reads results from it.
     """
 
     http: httpx.Client
     profile: Profile
     api_key: str | None = field(default=None, kw_only=True)
     project: str | None = field(default=None, kw_only=True)
+    storage: ObjectStorage | None = field(default=None, kw_only=True, repr=False)
     omit_headers: tuple[str, ...] = field(default=(), kw_only=True)
     _counter: _Counter = field(default_factory=_Counter, kw_only=True, repr=False)
 

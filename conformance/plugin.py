@@ -186,6 +186,28 @@ _OPTIONS: tuple[_Option, ...] = (
         "a second model name, for mixed-model checks; default: the profile's models.other.",
     ),
     _Option(
+        "s3_endpoint_url",
+        "--s3-endpoint-url",
+        "URL",
+        "object-storage profiles (Scaleway): the S3 endpoint of the bucket the target reads inputs from and writes "
+        "results to, e.g. https://s3.fr-par.scw.cloud; default: the in-process emulator's store, or the endpoint a "
+        "served emulator names in GET /_emulator/info. Credentials come from the usual AWS variables.",
+    ),
+    _Option(
+        "s3_bucket",
+        "--s3-bucket",
+        "NAME",
+        "object-storage profiles: the bucket to put inputs in (it must exist, and the target must be allowed to "
+        "read and write it); default: a fresh batchconf-suite-<hex> the suite creates.",
+    ),
+    _Option(
+        "s3_prefix",
+        "--s3-prefix",
+        "PREFIX",
+        "object-storage profiles: the key prefix the suite writes under (default: none); each run writes in "
+        "PREFIX/batchconf-<hex>/, and the storage checks watch that nothing else appears under PREFIX.",
+    ),
+    _Option(
         "target_controls",
         "--target-controls",
         None,
@@ -327,6 +349,13 @@ class _Run:
             self.credentials = Credentials(primary, secondary, (suite.api_key_env, suite.second_api_key_env))
         self.redactor.add(self.credentials.primary, self.credentials.labels[0])
         self.redactor.add(self.credentials.secondary, self.credentials.labels[1])
+        if suite.profile.output.location == "object_storage":
+            # The bucket's credentials (boto3 reads them from these variables) are secrets
+            # too; a local endpoint's dummy ones ("testing") are too short to be.
+            for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+                value = os.environ.get(name, "")
+                if len(value) >= 16:
+                    self.redactor.add(value, name)
         self._undo_logging = install_logging_redaction(self.redactor)
         self.recorder = ResultsRecorder(
             meta={
@@ -359,6 +388,13 @@ class _Run:
             )
             if self.controls_probe is not None and suite.target_controls is None:
                 self.target.controls = self.controls_probe
+            storage = self.target.storage
+            if storage is not None:
+                where = storage.endpoint_url or "the in-process store"
+                made = "given" if suite.s3_bucket else "created by the suite"
+                self.announce(
+                    f"object storage: bucket {storage.bucket} ({made}) on {where}, inputs under {storage.run_folder}"
+                )
         return self.target
 
     def ensure_waiter(self) -> Waiter:
@@ -387,7 +423,7 @@ class _Run:
         from .client import ApiClient
 
         target = self.ensure_target()
-        return ApiClient(target.http, target.profile, api_key=key, project=self.suite().project)
+        return ApiClient(target.http, target.profile, api_key=key, project=self.suite().project, storage=target.storage)
 
     def control_client(self) -> Control | None:
         """The admin-route client, or None when the target has no controls."""
@@ -488,12 +524,19 @@ class _Run:
             controls = {True: "yes", False: "no", None: "auto (probe GET /_emulator/info)"}[suite.target_controls]
         budget = "unlimited" if suite.max_requests is None else f"{suite.max_requests} requests"
         timeouts = ", ".join(f"{k}={v:g}s" for k, v in suite.timeouts.items())
-        return [
+        lines = [
             f"batchconf {_version()}: target {target}, profile {suite.profile_name} "
             f"({suite.profile.display_name}), seed {suite.seed}",
             f"batchconf: controls {controls}, budget {budget}, poll interval {suite.poll_interval:g}s, "
             f"timeouts {timeouts}",
         ]
+        if suite.profile.output.location == "object_storage":
+            default = "the emulator's" if suite.target_url is None else "the one GET /_emulator/info names"
+            lines.append(
+                f"batchconf: object storage: endpoint {suite.s3_endpoint_url or default}, bucket "
+                f"{suite.s3_bucket or 'a fresh batchconf-suite-<hex>'}, prefix {suite.s3_prefix or '(none)'}"
+            )
+        return lines
 
 
 _RUN_KEY = pytest.StashKey[_Run]()

@@ -126,6 +126,7 @@ class Provider:
             files=repo if profile.files.api else files_of,
             file_reference=file_reference,
             principals=self.principals if profile is self.profile else (),
+            mutations=self.mutations,
         )
         transitions = Transitions(profile)
         surface_ref: list[Surface] = []

@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("pytest_args", nargs=argparse.REMAINDER)
 
+    sub.add_parser("profiles", help="list the profiles and variants the emulator serves, one a line")
+
     check_all = sub.add_parser(
         "check-all",
         help="run the suite against the in-process emulator of every served profile and variant, "
@@ -339,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mutants(args)
     if args.command == "check-all":
         return check_all(args)
+    if args.command == "profiles":
+        print("\n".join(served_profiles()))
+        return 0
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -294,8 +294,9 @@ class Dialect(ABC):
         body does not name it, e.g. an inline input)."""
 
     @abstractmethod
-    def missing_input(self, seed: int) -> Input:
-        """An input reference that names nothing (a file or object nobody stored)."""
+    def missing_input(self, seed: int, api: ApiClient | None = None) -> Input:
+        """An input reference that names nothing (a file or object nobody stored); `api` is
+        the principal whose storage it points into, where that matters (object storage)."""
 
     # -- batch states ------------------------------------------------------------------------
 

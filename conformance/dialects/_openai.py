@@ -33,9 +33,10 @@ class OpenAIDialect(Dialect):
     """OpenAI's Files + Batches dialect (OpenAI, Azure OpenAI, OVHcloud, gateways).
 
     Input: uploaded with the profile's batch purpose, referenced as `input_file_id` (a URL
-    input goes there too, for object-storage profiles). Results: `output_file_id` holds the
-    successes (`response.status_code` 2xx, `error` null), `error_file_id` the failures (an
-    HTTP error status, or `response` null with `error {code, message}`).
+    input goes there too; `ObjectStorageDialect` serves the object-storage profiles).
+    Results: `output_file_id` holds the successes (`response.status_code` 2xx, `error`
+    null), `error_file_id` the failures (an HTTP error status, or `response` null with
+    `error {code, message}`).
     """
 
     name: ClassVar[str] = "openai"
@@ -61,8 +62,8 @@ class OpenAIDialect(Dialect):
         if not profile.files.api:
             raise SubmitError(
                 f"profile {profile.name!r} has no Files API (input: "
-                f"{profile.storage.input_reference if profile.storage else 'unknown'}); "
-                "uploading to object storage is not implemented by the harness yet"
+                f"{profile.storage.input_reference if profile.storage else 'unknown'}); this adapter uploads through "
+                "the Files API only (object storage: ObjectStorageDialect, chosen by output.location)"
             )
         name = filename or f"batchconf-input{profile.files.batch_file_extension}"
         response = api.upload_file(content, name, profile.files.batch_purpose)
@@ -90,7 +91,7 @@ class OpenAIDialect(Dialect):
         file_id = state.get("input_file_id")
         return Input.of_file(file_id) if isinstance(file_id, str) else None
 
-    def missing_input(self, seed: int) -> Input:
+    def missing_input(self, seed: int, api: ApiClient | None = None) -> Input:
         """A file id nobody uploaded."""
         return Input.of_file(f"{self.profile.ids.file}batchconf-missing-{seed}")
 
@@ -182,8 +183,8 @@ class OpenAIDialect(Dialect):
         location = self.profile.output.location
         if location != "files_api":
             raise ResultsUnavailable(
-                f"profile {self.profile.name!r} delivers results via {location!r}; fetching those is not implemented "
-                "by the harness yet (conformance.dialects)"
+                f"profile {self.profile.name!r} delivers results via {location!r}; this adapter fetches Files API "
+                "results only (object storage: ObjectStorageDialect, chosen by output.location)"
             )
         return api.file_content(ref)
 

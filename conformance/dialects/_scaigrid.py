@@ -111,7 +111,7 @@ class ScaiGridDialect(Dialect):
         url = state.get("input_file_url")
         return Input.of_url(url) if isinstance(url, str) else None
 
-    def missing_input(self, seed: int) -> Input:
+    def missing_input(self, seed: int, api: ApiClient | None = None) -> Input:
         """A stored-file reference nobody stored."""
         return Input.of_url(f"scaigrid://file/batchconf-missing-{seed}")
 

@@ -22,7 +22,7 @@ from typing import Any
 from schemas import Profile
 
 from .. import strategies
-from ..client import ApiResponse
+from ..client import ApiClient, ApiResponse
 from ..dialects import Input, adapter_for
 from ..scenarios import ScenarioContext, ScenarioError, Submitted, scenario
 
@@ -33,12 +33,15 @@ __all__ = [
     "MIXED_FAILING",
     "MIXED_SUCCEEDING",
     "WEBHOOK_SCENARIOS",
+    "InconsistentPlan",
     "MixedEndpointsPlan",
     "MixedPlan",
     "broken_plan",
+    "inconsistent_plan",
     "missing_input",
     "mixed_endpoints_plan",
     "mixed_plan",
+    "rejected_line",
     "seen_by_builder",
     "stem",
 ]
@@ -63,6 +66,13 @@ def seen_by_builder(batch_id: str) -> list[dict[str, Any]]:
 def stem(name: str, seed: int) -> str:
     """The custom_id prefix of scenario `name` in a run with `seed`."""
     return f"{name}-{seed}"
+
+
+def rejected_line(endpoint: str, model: str, custom_id: str) -> dict[str, Any]:
+    """A line valid as a request line whose body its endpoint rejects (HTTP 400): a chat
+    with no messages, an embeddings request with no input. It fails without any admin route."""
+    field = "input" if endpoint.endswith(("/embeddings", "/embed", "/moderations", "/responses")) else "messages"
+    return {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": {"model": model, field: []}}
 
 
 def _submit(ctx: ScenarioContext, batch: strategies.GeneratedBatch, **create: Any) -> Submitted:
@@ -154,10 +164,10 @@ def missing_file_id(profile: Profile, seed: int) -> str:
     return f"{profile.ids.file}batchconf-missing-{seed}"
 
 
-def missing_input(profile: Profile, seed: int) -> Input:
+def missing_input(profile: Profile, seed: int, api: ApiClient | None = None) -> Input:
     """An input reference naming nothing, in the profile's dialect (a file id nobody uploaded,
-    a stored-file URL nobody stored)."""
-    return adapter_for(profile).missing_input(seed)
+    a stored-file URL nobody stored, an object URL in the run's bucket nobody wrote)."""
+    return adapter_for(profile).missing_input(seed, api)
 
 
 def _missing_file_fails_the_batch(profile: Profile) -> str | None:
@@ -170,8 +180,69 @@ def _missing_file_fails_the_batch(profile: Profile) -> str | None:
 def missing_input_file(ctx: ScenarioContext) -> Submitted:
     """A batch naming an input file that does not exist (profiles where that fails the batch
     rather than the create request)."""
-    created = ctx.create(missing_input(ctx.profile, ctx.seed))
+    created = ctx.create(missing_input(ctx.profile, ctx.seed, ctx.api))
     return Submitted(batch_id=str(created["id"]), input_custom_ids=[], created=created)
+
+
+# -- One url and one model per file ---------------------------------------------------------
+
+
+def _other_endpoint(profile: Profile) -> str | None:
+    first = strategies.default_endpoint(profile)
+    return next((e for e in profile.endpoints if e != first and not e.endswith("/transcriptions")), None)
+
+
+def _one_url_and_model(profile: Profile) -> str | None:
+    rules = profile.line_rules
+    if rules.mixed_endpoints or not rules.one_model_per_file:
+        return "its batches may mix endpoints or models (line_rules.mixed_endpoints, one_model_per_file)"
+    if not {"mixed_models", "invalid_url"} <= profile.validation.keys():
+        return "its validation catalogue has no mixed_models and invalid_url entries"
+    if _other_endpoint(profile) is None:
+        return f"it allows one endpoint only (endpoints.allowed = {list(profile.endpoints)})"
+    return None
+
+
+@dataclass(frozen=True)
+class InconsistentPlan:
+    """What `inconsistent_lines` submits: the lines, the line naming another model and the
+    line naming another (allowed) endpoint, 1-based."""
+
+    lines: tuple[dict[str, Any], ...]
+    other_model_line: int
+    other_url_line: int
+
+    @property
+    def custom_ids(self) -> tuple[str, ...]:
+        """Every line's custom_id, in file order."""
+        return tuple(str(line["custom_id"]) for line in self.lines)
+
+
+def inconsistent_plan(profile: Profile, seed: int) -> InconsistentPlan:
+    """Four lines, each valid on its own: the first sets the url and model; line 2 names the
+    profile's other model, line 3 another allowed endpoint (with a body valid there)."""
+    first = strategies.default_endpoint(profile)
+    other = _other_endpoint(profile)
+    assert other is not None, "inconsistent_lines does not apply to this profile"
+    prefix = stem("inconsistent_lines", seed)
+    model = profile.models.default
+
+    def line(i: int, url: str, body_model: str) -> dict[str, Any]:
+        body = strategies.body_for(url, body_model, f"line {i} of {prefix}")
+        return {"custom_id": f"{prefix}-{i}", "method": "POST", "url": url, "body": body}
+
+    lines = (line(0, first, model), line(1, first, profile.models.other), line(2, other, model), line(3, first, model))
+    return InconsistentPlan(lines, other_model_line=2, other_url_line=3)
+
+
+@scenario("inconsistent_lines", capability="validation", requests=4, applies=_one_url_and_model)
+def inconsistent_lines(ctx: ScenarioContext) -> Submitted:
+    """Lines that are valid each on its own but name another model (line 2) and another
+    allowed endpoint (line 3) than the first: profiles whose batches take one url and one
+    model."""
+    plan = inconsistent_plan(ctx.profile, ctx.seed)
+    created = ctx.submit(plan.lines)
+    return Submitted(batch_id=str(created["id"]), input_custom_ids=list(plan.custom_ids), created=created)
 
 
 # -- Mixed endpoints -------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from urllib.parse import unquote, urlsplit
 
 from schemas import Profile
 
+from .._mutations import Mutations
 from .._storage import ObjectStore
+from . import seams
 from .access import Access
 from .errors import ApiError
 from .policy import denied_actions
@@ -73,11 +75,13 @@ class InputResolver:
         files: Repository | None,
         file_reference: str = "",
         principals: tuple[str, ...] = (),
+        mutations: Mutations | None = None,
     ) -> None:
         self.profile = profile
         self.store = store
         self.access = access
         self.files = files
+        self.mutations = mutations or Mutations()
         prefix, _, _ = file_reference.partition("{file_id}")
         self._file_prefix = prefix
         rules = profile.storage
@@ -108,7 +112,7 @@ class InputResolver:
             return file_id
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if parts.query and not self._presigned:
+        if parts.query and not self.mutations.apply(seams.INPUT_PRESIGNED, self._presigned):
             reason = "a pre-signed URL (one with query parameters) is not accepted; give the object's URL without them"
             raise ApiError("invalid_input_url", value=url, reason=reason)
         if scheme == "s3":
@@ -179,6 +183,7 @@ class InputResolver:
                 principals=self.principals,
                 actions=self._actions,
             )
+            missing = self.mutations.apply(seams.INPUT_POLICY_DENIES, missing, bucket=where.bucket)
             if missing:
                 raise InputMissing(
                     "bucket_policy_denies",

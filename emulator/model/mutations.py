@@ -15,6 +15,8 @@ from schemas import Profile
 
 from .._mutations import Mutation
 from . import seams
+from .records import BatchRecord
+from .results import keys_beside
 from .seams import ResultLines, StorePlan
 
 __all__ = ["model_mutations"]
@@ -97,6 +99,23 @@ def _plan(**changes: bool) -> Callable[..., StorePlan]:
         return plan
 
     return bend
+
+
+def _alternative_naming(templates: tuple[str, str]) -> Callable[..., tuple[str, str]]:
+    """Results named with the alternative templates (Scaleway's API reference: `-output`)."""
+
+    def bend(keys: tuple[str, str], *, batch: BatchRecord, **_: Any) -> tuple[str, str]:
+        source = batch.plan.source if batch.plan is not None else None
+        return keys if source is None else keys_beside(templates, source.key, batch.id)
+
+    return bend
+
+
+def _outside_input_folder(keys: tuple[str, str], **_: Any) -> tuple[str, str]:
+    """Results at the bucket's root when the input sits in a folder (else in `results/`)."""
+    out, err = keys
+    moved = [key.rpartition("/")[2] if "/" in key else f"results/{key}" for key in (out, err)]
+    return moved[0], moved[1]
 
 
 def model_mutations(profile: Profile) -> list[Mutation]:
@@ -247,4 +266,47 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         _const(None),
         profile.has("pagination"),
     )
+    # object storage: input by object URL, results beside it in the user's bucket
+    storage = profile.storage if profile.output.location == "object_storage" else None
+    if storage is not None:
+        alternative = (
+            (storage.alternative_output_keys[0], storage.alternative_error_keys[0])
+            if storage.alternative_output_keys and storage.alternative_error_keys
+            else None
+        )
+        add(
+            "output_naming_hyphen",
+            "results are named with the documents' alternative naming (-output) where the profile declares the "
+            "primary one (_output)",
+            seams.RESULTS_KEYS,
+            _alternative_naming(alternative) if alternative is not None else _const(None),
+            alternative is not None,
+        )
+        add(
+            "results_outside_input_folder",
+            "the output and error objects are written outside the input's folder",
+            seams.RESULTS_KEYS,
+            _outside_input_folder,
+        )
+        add(
+            "presigned_url_accepted",
+            "a pre-signed input URL (with query parameters) is accepted at create",
+            seams.INPUT_PRESIGNED,
+            _const(True),
+            not storage.presigned_urls,
+        )
+        add(
+            "bucket_policy_ignored",
+            "a bucket policy that does not allow the batch principal is ignored: the batch runs",
+            seams.INPUT_POLICY_DENIES,
+            _const([]),
+            bool(storage.batch_principal and storage.principal_actions),
+        )
+        add(
+            "mixed_models_accepted",
+            "lines naming another model than the first pass validation",
+            seams.VALIDATION_ERROR,
+            _accept("mixed_models"),
+            profile.line_rules.one_model_per_file,
+        )
     return out

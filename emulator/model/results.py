@@ -24,7 +24,7 @@ from . import seams
 from .records import BatchRecord, FileRecord
 from .repository import Repository
 
-__all__ = ["BucketSink", "FilesSink", "LineWriter", "ResultSink", "ResultsFileSink", "sink_for"]
+__all__ = ["BucketSink", "FilesSink", "LineWriter", "ResultSink", "ResultsFileSink", "keys_beside", "sink_for"]
 
 
 class LineWriter(Protocol):
@@ -172,11 +172,7 @@ class BucketSink:
 
     def keys_for(self, input_key: str, batch_id: str) -> tuple[str, str]:
         """The output and error keys for an input at `input_key`."""
-        folder, _, filename = input_key.rpartition("/")
-        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-        fields = {"dir": f"{folder}/" if folder else "", "filename": filename, "stem": stem, "batch_id": batch_id}
-        out, err = (template.format(**fields) for template in self.keys)
-        return out, err
+        return keys_beside(self.keys, input_key, batch_id)
 
     def store(self, b: BatchRecord, stamp: int) -> None:
         """Write the output and error objects into the input's bucket."""
@@ -203,3 +199,14 @@ class BucketSink:
             self.objects.put_file(key, spool, "application/jsonl", size, bucket=source.bucket)
             if kind == "error" or plan.publish_output:
                 b.results[kind] = form.format(bucket=source.bucket, key=key)
+
+
+def keys_beside(templates: tuple[str, str], input_key: str, batch_id: str) -> tuple[str, str]:
+    """The (output, error) keys the templates give for an input at `input_key`: {dir} is its
+    folder (with a trailing '/', or ''), {filename} its name, {stem} that name without its
+    extension."""
+    folder, _, filename = input_key.rpartition("/")
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    fields = {"dir": f"{folder}/" if folder else "", "filename": filename, "stem": stem, "batch_id": batch_id}
+    out, err = (template.format(**fields) for template in templates)
+    return out, err

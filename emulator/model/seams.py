@@ -16,6 +16,8 @@ __all__ = [
     "CANCEL_REFUSED",
     "CREATE_INLINE_MAX",
     "CREATE_MAX_CONCURRENT",
+    "INPUT_POLICY_DENIES",
+    "INPUT_PRESIGNED",
     "LIST_AFTER",
     "NOTIFY_COPIES",
     "RESULTS_KEYS",
@@ -44,6 +46,10 @@ LIST_AFTER = "list.after"
 CREATE_MAX_CONCURRENT = "create.max_concurrent"
 #: int: the inline-input size limit enforced at create (0 = none).
 CREATE_INLINE_MAX = "create.inline_max"
+#: bool: whether an input URL with query parameters (a pre-signed URL) is accepted.
+INPUT_PRESIGNED = "input.presigned"
+#: list[str]: the actions a bucket policy denies the batch principal on the input (context: bucket).
+INPUT_POLICY_DENIES = "input.policy_denies"
 #: dict | None: a validation error entry (None: the line is accepted after all).
 VALIDATION_ERROR = "validation.error"
 #: str: the role a batch enters when its lines are done ("finalizing" or "completed").

@@ -151,3 +151,57 @@ def test_mutations_are_refused_for_a_url_target(tmp_path: Path) -> None:
             {"BATCHCONF_API_KEY": "k"},
         )
     assert _resolve(tmp_path, {"emulator_mutations": ["a,b", "b"]}).emulator_mutations == ("a", "b")
+
+
+def test_object_storage_options_are_normalised_and_layered(tmp_path: Path) -> None:
+    """The bucket of an object-storage target: --s3-endpoint-url, --s3-bucket, --s3-prefix
+    (or BATCHCONF_S3_* and the files); the prefix gets its trailing '/'; none is needed
+    in-process, where the suite uses the emulator's store and a bucket of its own."""
+    config = _resolve(tmp_path, {"profile": "scaleway"})
+    assert (config.s3_endpoint_url, config.s3_bucket, config.s3_prefix) == (None, None, "")
+    (tmp_path / "conformance.toml").write_text('s3_prefix = "team/runs"\n')
+    env = {"BATCHCONF_S3_BUCKET": "my-bucket.v2", "BATCHCONF_API_KEY": "k"}
+    cli = {
+        "profile": "scaleway",
+        "target_url": "https://api.scaleway.ai/v1",
+        "s3_endpoint_url": "https://s3.fr-par.scw.cloud/",
+    }
+    config = _resolve(tmp_path, cli, env)
+    assert config.s3_endpoint_url == "https://s3.fr-par.scw.cloud"
+    assert config.s3_bucket == "my-bucket.v2" and config.source("s3_bucket") == "env BATCHCONF_S3_BUCKET"
+    assert config.s3_prefix == "team/runs/" and config.source("s3_prefix").endswith("conformance.toml")
+
+
+@pytest.mark.parametrize(
+    ("cli", "key", "expected"),
+    [
+        ({"s3_endpoint_url": "s3://bucket"}, "s3_endpoint_url", "URL of an S3 endpoint"),
+        ({"s3_endpoint_url": "https://s3.fr-par.scw.cloud/my-bucket"}, "s3_endpoint_url", "without a path"),
+        ({"s3_endpoint_url": "https://AK:SK@s3.example.com"}, "s3_endpoint_url", "credentials come from the AWS"),
+        ({"s3_bucket": "My_Bucket"}, "s3_bucket", "lower-case letters"),
+        ({"s3_bucket": "ab"}, "s3_bucket", "3 to 63"),
+        ({"s3_bucket": "a..b"}, "s3_bucket", "no '..'"),
+        ({"s3_prefix": "/abs"}, "s3_prefix", "no leading '/'"),
+        ({"s3_prefix": "a//b"}, "s3_prefix", "no empty"),
+        ({"s3_prefix": "a/../b"}, "s3_prefix", "'..'"),
+    ],
+)
+def test_bad_object_storage_values_are_refused(tmp_path: Path, cli: dict[str, object], key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, {"profile": "scaleway", **cli})
+    assert info.value.key == key
+    assert expected in str(info.value)
+    assert "AK:SK" not in str(info.value)
+
+
+def test_an_object_storage_url_target_without_controls_needs_an_endpoint(tmp_path: Path) -> None:
+    """Against a provider (no admin routes to name its endpoint) the bucket's endpoint must be
+    given; with controls left to the probe it is looked up at the start of the run."""
+    cli: dict[str, object] = {"profile": "scaleway", "target_url": "https://api.scaleway.ai/v1"}
+    env = {"BATCHCONF_API_KEY": "k"}
+    with pytest.raises(ConfigError) as info:
+        _resolve(tmp_path, {**cli, "target_controls": "false"}, env)
+    assert info.value.key == "s3_endpoint_url" and "--s3-endpoint-url" in str(info.value)
+    assert _resolve(tmp_path, cli, env).s3_endpoint_url is None
+    given = {**cli, "target_controls": "false", "s3_endpoint_url": "https://s3.fr-par.scw.cloud"}
+    assert _resolve(tmp_path, given, env).s3_endpoint_url == "https://s3.fr-par.scw.cloud"

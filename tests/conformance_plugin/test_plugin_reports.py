@@ -218,3 +218,32 @@ def test_waiter(api, waiter, control):
 """,
     )
     fake_suite.run(f"--capture={capture}").assert_outcomes(passed=2)
+
+
+BUCKET_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYBUCKETSECRET"
+
+
+def test_the_buckets_secret_key_is_redacted_for_object_storage_profiles(
+    fake_suite: FakeSuite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object-storage run reads the bucket's credentials from the AWS variables: the
+    secret access key is scrubbed like the API key."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BUCKET_SECRET)
+    # The literal, not os.environ: the in-process emulator's moto store replaces the AWS
+    # variables with its own dummies while it runs.
+    fake_suite.write(
+        "test_bucket",
+        f"""
+import pytest
+
+
+@pytest.mark.capability("create")
+def test_leaks_the_bucket_secret():
+    assert False, "secret: {BUCKET_SECRET}"
+""",
+    )
+    result = fake_suite.run("--profile", "scaleway", "--results", "results.jsonl")
+    result.assert_outcomes(failed=1)
+    stdout = result.stdout.str()
+    assert "secret: <redacted $AWS_SECRET_ACCESS_KEY>" in stdout
+    _assert_no_key(BUCKET_SECRET, stdout, (fake_suite.path / "results.jsonl").read_text())

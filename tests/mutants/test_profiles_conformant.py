@@ -13,9 +13,9 @@ import pytest
 from emulator._mutants import run_mutant
 from schemas import load_profile, profile_names
 
-#: The (dialect, output location) pairs the emulator serves; object storage (Scaleway) is not
-#: served yet.
-SERVED_SHAPES = {("openai", "files_api"), ("scaigrid", "results_url")}
+#: The (dialect, output location) pairs the emulator serves: the OpenAI dialect with the Files
+#: API and on object storage (Scaleway), ScaiGrid's native one with its results URL.
+SERVED_SHAPES = {("openai", "files_api"), ("openai", "object_storage"), ("scaigrid", "results_url")}
 
 
 def _served() -> list[str]:
@@ -32,11 +32,18 @@ def _served() -> list[str]:
 SERVED = _served()
 
 
-def test_served_profiles_include_the_openai_family_and_scaigrid() -> None:
-    """The OpenAI-dialect profiles with a Files API and ScaiGrid's native dialect are served;
-    the object-storage one (Scaleway) is not yet."""
-    assert {"openai", "azure-openai", "ovhcloud", "truefoundry", "truefoundry+bedrock", "scaigrid"} <= set(SERVED)
-    assert "scaleway" not in SERVED
+def test_served_profiles_include_the_openai_family_scaleway_and_scaigrid() -> None:
+    """The OpenAI-dialect profiles with a Files API, Scaleway's on object storage and
+    ScaiGrid's native dialect are all served (and so all checked below)."""
+    assert {
+        "openai",
+        "azure-openai",
+        "ovhcloud",
+        "truefoundry",
+        "truefoundry+bedrock",
+        "scaleway",
+        "scaigrid",
+    } <= set(SERVED)
 
 
 @pytest.mark.parametrize("profile", [p for p in SERVED if p != "openai"])
@@ -63,3 +70,14 @@ def test_limit_checks_run_against_a_small_limits_profile(tmp_path: Path) -> None
     result = run_mutant(None, profile=str(path), stop_at_first=False, extra_args=["-k", "too_many or too_few"])
     assert result.exit_code == 0 and not result.catchers, result.output_tail
     assert result.tests_run >= 4 and result.skipped == 0, result.output_tail
+
+
+@pytest.mark.parametrize("mutation", ["output_naming_hyphen", "presigned_url_accepted", "bucket_policy_ignored"])
+def test_object_storage_mutations_are_caught(mutation: str) -> None:
+    """The suite fails against Scaleway's emulator with an object-storage violation on: results
+    named `-output` where the profile declares `_output`, a pre-signed input URL accepted, a
+    bucket policy without the batch principal ignored (the whole catalogue: `batchconf
+    mutants --profile scaleway`)."""
+    result = run_mutant(mutation, profile="scaleway")
+    assert result.caught, f"{mutation} survived (exit {result.exit_code}):\n{result.output_tail}"
+    assert all(c.startswith("conformance/suite/test_") for c in result.catchers), result.catchers
