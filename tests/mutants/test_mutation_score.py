@@ -72,3 +72,14 @@ def test_unknown_mutation_is_refused() -> None:
         run_mutants(["no_such_mutation"])
     result = run_mutant("no_such_mutation")
     assert result.exit_code == 2 and not result.caught
+
+
+# ScaiGrid's own dialect: its wire, its one results file, its quota and its webhooks.
+SCAIGRID_SUBSET = ("result_status_word", "results_url_missing", "quota_not_enforced", "webhook_sent_twice")
+
+
+@pytest.mark.parametrize("mutation", SCAIGRID_SUBSET)
+def test_suite_catches_scaigrid_mutation(mutation: str) -> None:
+    """Against the scaigrid emulator with one of its own mutations on, the suite fails."""
+    result = run_mutant(mutation, profile="scaigrid")
+    assert result.caught, f"{mutation} survived (exit {result.exit_code}):\n{result.output_tail}"
