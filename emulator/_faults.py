@@ -56,8 +56,13 @@ class Fault:
     error_code: str | None = None
     error_message: str | None = None
     id: int = field(default=0, compare=False)
+    times: int | None = None
 
     def __post_init__(self) -> None:
+        if self.times is not None and (
+            not isinstance(self.times, int) or isinstance(self.times, bool) or self.times < 1
+        ):
+            raise ValueError(f"times must be an integer >= 1 (a transient fault), got {self.times!r}")
         if (self.status_code is None) == (self.error_code is None):
             raise ValueError("a fault needs exactly one of status_code (HTTP failure) or error.code (non-HTTP failure)")
         if self.status_code is not None and not (isinstance(self.status_code, int) and 400 <= self.status_code <= 599):
@@ -68,9 +73,9 @@ class Fault:
         """Parse the JSON form (admin route or in-line trigger); ValueError on bad input."""
         if not isinstance(data, dict):
             raise ValueError(f"a fault must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"custom_id", "status_code", "body", "error", "id"}
+        unknown = set(data) - {"custom_id", "status_code", "body", "error", "id", "times"}
         if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}; known: body, custom_id, error, status_code")
+            raise ValueError(f"unknown fault keys {sorted(unknown)}; known: body, custom_id, error, status_code, times")
         error = data.get("error")
         if error is not None and not (isinstance(error, dict) and isinstance(error.get("code"), str)):
             raise ValueError("fault 'error' must be an object with a string 'code'")
@@ -87,11 +92,14 @@ class Fault:
             error_code=error["code"] if error else None,
             error_message=str(error.get("message", "")) if error else None,
             id=id,
+            times=data.get("times"),
         )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         out: dict[str, Any] = {"id": self.id, "custom_id": self.custom_id}
+        if self.times is not None:
+            out["times"] = self.times
         if self.status_code is not None:
             out["status_code"] = self.status_code
             out["body"] = self.body
@@ -120,10 +128,12 @@ class FaultSet:
         body: dict[str, Any] | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        times: int | None = None,
     ) -> Fault:
-        """Add a rule; returns it with its id."""
+        """Add a rule; returns it with its id. `times` makes it transient: it fails only the
+        first `times` attempts at a line (see `TimingModel.backend_attempts`)."""
         with self._lock:
-            fault = Fault(custom_id, status_code, body, error_code, error_message, id=self._next)
+            fault = Fault(custom_id, status_code, body, error_code, error_message, id=self._next, times=times)
             self._next += 1
             self._rules.append(fault)
             return fault
@@ -137,6 +147,7 @@ class FaultSet:
             body=parsed.body,
             error_code=parsed.error_code,
             error_message=parsed.error_message,
+            times=parsed.times,
         )
 
     def remove(self, fault_id: int) -> bool:

@@ -21,7 +21,8 @@ PROGRESSIONS = ("per_poll", "timed", "manual")
 @dataclass(frozen=True)
 class TimingModel:
     """Durations in clock seconds; `request_seconds` is one request's latency and
-    `concurrency` how many requests run at once."""
+    `concurrency` how many requests run at once. `backend_attempts` is how many times the
+    provider tries a line whose backend answered 408, 429, 5xx or timed out (1: no retry)."""
 
     progression: str = "per_poll"
     validation_seconds: float = 0.0
@@ -30,6 +31,7 @@ class TimingModel:
     finalization_seconds: float = 0.0
     cancellation_seconds: float = 0.0
     shuffle: bool = True
+    backend_attempts: int = 1
 
     def __post_init__(self) -> None:
         if self.progression not in PROGRESSIONS:
@@ -42,6 +44,12 @@ class TimingModel:
                 raise ValueError(f"{f.name} must be a number >= 0, got {value!r}")
         if not isinstance(self.concurrency, int) or isinstance(self.concurrency, bool) or self.concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {self.concurrency!r}")
+        if (
+            not isinstance(self.backend_attempts, int)
+            or isinstance(self.backend_attempts, bool)
+            or not (1 <= self.backend_attempts <= 10)
+        ):
+            raise ValueError(f"backend_attempts must be an integer 1..10, got {self.backend_attempts!r}")
         if not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle must be true or false, got {self.shuffle!r}")
 

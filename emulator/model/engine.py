@@ -252,6 +252,7 @@ class Engine:
         response, failure = self.lines.response, self.lines.failure
         execute = self.backend.execute
         faults = self.faults if self.faults else None
+        attempts = self.timing.backend_attempts
         prefix = b.extra["hex"]
         default_url = b.endpoint
         usage = b.usage
@@ -260,9 +261,22 @@ class Engine:
             key = f"{prefix}{index:08x}"
             custom_id = line["custom_id"]
             body = line["body"]
-            reply = self._faulted(custom_id, body, faults) if faults is not None or FAULT_BODY_KEY in body else None
-            if reply is None:
+            if faults is None and FAULT_BODY_KEY not in body:
                 reply = execute(LineRequest(line.get("url", default_url), body, custom_id, key, now))
+            else:
+                fault = self._fault_of(custom_id, body, faults)
+                request = LineRequest(line.get("url", default_url), body, custom_id, key, now)
+                reply = _answer(fault, request, 1, execute)
+            if attempts > 1 and _retryable(reply):
+                # The provider retries a transient failure of its backend; the line is
+                # written once, with its last answer.
+                if faults is None and FAULT_BODY_KEY not in body:
+                    fault = None
+                    request = LineRequest(line.get("url", default_url), body, custom_id, key, now)
+                attempt = 1
+                while attempt < attempts and _retryable(reply):
+                    attempt += 1
+                    reply = _answer(fault, request, attempt, execute)
             index += 1
             if reply.error_code is not None:
                 err_buf.append(failure(key, custom_id, reply.error_code, reply.error_message or ""))
@@ -277,24 +291,17 @@ class Engine:
         self._flush(b, out_buf, err_buf, rng if shuffle else None)
         b.done = index
 
-    def _faulted(self, custom_id: str, body: dict[str, Any], faults: FaultSet | None) -> Reply | None:
-        """The reply a fault dictates for this line (body trigger first, then the fault
-        rules), or None to ask the backend."""
-        fault: Fault | None = None
+    @staticmethod
+    def _fault_of(custom_id: str, body: dict[str, Any], faults: FaultSet | None) -> Fault | Reply | None:
+        """The fault for this line (the body's trigger first, then the rules), a 400 for a
+        trigger that is not a fault, or None."""
         trigger = body.pop(FAULT_BODY_KEY, None) if FAULT_BODY_KEY in body else None
         if trigger is not None:
             try:
-                fault = Fault.from_json(trigger)
+                return Fault.from_json(trigger)
             except ValueError as exc:
                 return Reply(400, default_error_body(400, f"Invalid {FAULT_BODY_KEY}: {exc}"))
-        elif faults is not None:
-            fault = faults.match(custom_id)
-        if fault is None:
-            return None
-        if fault.error_code is not None:
-            return Reply(0, None, error_code=fault.error_code, error_message=fault.error_message or "")
-        assert fault.status_code is not None
-        return Reply(fault.status_code, fault.body or default_error_body(fault.status_code))
+        return faults.match(custom_id) if faults is not None else None
 
     @staticmethod
     def _flush(b: BatchRecord, out_buf: list[bytes], err_buf: list[bytes], rng: random.Random | None) -> None:
@@ -369,6 +376,32 @@ class Engine:
             spool.truncate()
             spool.write(b"".join(content))
         b.completed, b.failed = lines.completed, lines.failed
+
+
+#: Backend answers a provider retries: rate limits, server errors, timeouts.
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_RETRYABLE_CODES = frozenset({"request_timeout"})
+
+
+def _retryable(reply: Reply) -> bool:
+    if reply.error_code is not None:
+        return reply.error_code in _RETRYABLE_CODES
+    return reply.status_code in _RETRYABLE_STATUS
+
+
+def _answer(
+    fault: Fault | Reply | None, request: LineRequest, attempt: int, execute: Callable[[LineRequest], Reply]
+) -> Reply:
+    """Attempt `attempt` of a line: what its fault dictates (a transient fault only for its
+    first `times` attempts), else the backend's answer."""
+    if isinstance(fault, Reply):
+        return fault
+    if fault is None or (fault.times is not None and attempt > fault.times):
+        return execute(request)
+    if fault.error_code is not None:
+        return Reply(0, None, error_code=fault.error_code, error_message=fault.error_message or "")
+    assert fault.status_code is not None
+    return Reply(fault.status_code, fault.body or default_error_body(fault.status_code))
 
 
 def _read_lines(spool: Any) -> list[bytes]:
