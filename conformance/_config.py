@@ -98,6 +98,7 @@ class SuiteConfig:
     poll_interval: float = 0.0
     target_controls: bool | None = None
     emulator_mutations: tuple[str, ...] = ()
+    strict_facts: bool = False
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -358,6 +359,7 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "timeouts": _timeouts,
         "poll_interval": _poll_interval,
         "target_controls": _bool,
+        "strict_facts": _bool,
         "emulator_mutations": _names,
         "model": _text,
         "other_model": _text,
@@ -493,6 +495,7 @@ def resolve(
         timeouts=MappingProxyType(timeouts),
         poll_interval=get("poll_interval", _DEFAULT_POLL_INTERVAL[kind]),
         target_controls=get("target_controls", None),
+        strict_facts=bool(get("strict_facts", False)),
         emulator_mutations=get("emulator_mutations", ()),
         s3_endpoint_url=get("s3_endpoint_url", None),
         s3_bucket=get("s3_bucket", None),

@@ -7,6 +7,8 @@ Everything here is re-exported by `conformance.invariants`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas import Profile
 from schemas._validation import SchemaValidationError, validate
 
@@ -32,22 +34,24 @@ SPEC_LIST = "openai-batch-spec.md §5: list pages carry object, data, has_more, 
 
 
 class ContractViolation(AssertionError):
-    """The target broke the contract. `check` names the rule; the message explains."""
+    """The target broke the contract. `check` names the rule; the message explains.
 
-    def __init__(self, check: str, message: str) -> None:
+    `inferred` names the profile fact the check rests on when that fact is marked unverified
+    and nothing verified backs the check: such a failure is a deviation from what we only
+    inferred, not evidence of a broken contract (reported, not failing, unless the run is
+    strict about facts).
+    """
+
+    def __init__(self, check: str, message: str, *, inferred: str | None = None) -> None:
         self.check = check
+        self.inferred = inferred
         super().__init__(f"[{check}] {message}")
 
 
 # -- Citing the contract ---------------------------------------------------------------------
 
 
-def cite(profile: Profile, key: str) -> str:
-    """`profile 'openai', fact `key` (source: ...; verified)` for a dotted fact key.
-
-    A key naming a table (`errors.batch_not_found`) cites its first fact; an unknown key
-    cites its closest known parent.
-    """
+def _provenance(profile: Profile, key: str) -> Any:
     provenance = profile.provenance
     found = provenance.get(key)
     if found is None:
@@ -56,6 +60,16 @@ def cite(profile: Profile, key: str) -> str:
     while found is None and "." in probe:
         probe = probe.rsplit(".", 1)[0]
         found = provenance.get(probe) or next((p for k, p in provenance.items() if k.startswith(probe + ".")), None)
+    return found
+
+
+def cite(profile: Profile, key: str) -> str:
+    """`profile 'openai', fact `key` (source: ...; verified)` for a dotted fact key.
+
+    A key naming a table (`errors.batch_not_found`) cites its first fact; an unknown key
+    cites its closest known parent.
+    """
+    found = _provenance(profile, key)
     where = f"profile {profile.name!r}" + (f" (variant {profile.variant!r})" if profile.variant else "")
     if found is None:
         return f"{where}, fact `{key}`"
@@ -81,8 +95,15 @@ def violation(
     if source is not None:
         where.append(source)
     said = "; ".join(where) if where else "the contract"
+    inferred = None
+    if profile is not None and key is not None and source is None:
+        found = _provenance(profile, key)
+        if found is not None and not found.verified:
+            inferred = f"{key} (source: {found.source})"
     return ContractViolation(
-        check, f"{what}\n  received: {_short(received)}\n  expected: {_short(expected)}\n  contract: {said}"
+        check,
+        f"{what}\n  received: {_short(received)}\n  expected: {_short(expected)}\n  contract: {said}",
+        inferred=inferred,
     )
 
 

@@ -64,6 +64,9 @@ def run_mutant(
             profile,
             "--results",
             str(results),
+            # Against our own emulator every profile fact is the contract it implements:
+            # a violation of an inferred fact counts too.
+            "--strict-facts",
         ]
         if mutation is not None:
             cmd += ["--emulator-mutation", mutation]

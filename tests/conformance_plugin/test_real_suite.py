@@ -95,3 +95,27 @@ def test_check_all_writes_one_matrix(tmp_path: Path) -> None:
         assert (tmp_path / f"junit-{stem}.xml").is_file()
         assert (tmp_path / f"results-{stem}.jsonl").stat().st_size > 0
     assert (tmp_path / "matrix.html").is_file()
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_failure_on_an_unverified_fact_is_a_deviation(tmp_path: Path, strict: bool) -> None:
+    """ScaiGrid's refusal of a cancel (CONFLICT, 409) is inferred: against an emulator that
+    accepts the cancel, the checks resting only on that fact are deviations (xfailed, naming
+    the fact), and the run passes; with --strict-facts they fail the run."""
+    results = tmp_path / "results.jsonl"
+    args = ["--profile", "scaigrid", "--emulator-mutation", "cancel_completed_accepted", "--results", str(results)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-rx", *args]
+        + (["--strict-facts"] if strict else []),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    outcomes = [json.loads(line)["outcome"] for line in results.read_text(encoding="utf-8").splitlines()]
+    if strict:
+        assert done.returncode == 1 and "failed" in outcomes, done.stdout[-2000:]
+    else:
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert "failed" not in outcomes and "xfailed" in outcomes, sorted(set(outcomes))
+        assert "deviation: rests only on the unverified fact errors.cancel_terminal" in done.stdout
