@@ -9,7 +9,6 @@ import copy
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from conformance.dialects import (
 )
 from conformance.invariants import ContractViolation, check_file_ids, check_finished, check_records
 from schemas import load_profile
+from tests.conformance_suite._fakes import Done, Obs
 
 OPENAI = load_profile("openai")
 SCAIGRID = load_profile("scaigrid")
@@ -301,29 +301,6 @@ def test_scaigrid_record_rules() -> None:
 
 
 # -- The shared invariants on a ScaiGrid batch ------------------------------------------------
-
-
-@dataclass
-class Obs:
-    snapshots: list[dict[str, Any]]
-
-    @property
-    def final(self) -> dict[str, Any]:
-        return self.snapshots[-1]
-
-
-@dataclass
-class Done:
-    batch_id: str
-    created: dict[str, Any]
-    observation: Obs
-    output_lines: list[dict[str, Any]]
-    error_lines: list[dict[str, Any]]
-    input_custom_ids: list[str] = field(default_factory=lambda: ["a", "b", "c"])
-
-    @property
-    def final(self) -> dict[str, Any]:
-        return self.observation.final
 
 
 URL = "http://t/v1/inference/batch/3f2b0000-0000-4000-8000-000000000001/results"

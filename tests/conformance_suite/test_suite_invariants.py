@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,32 +30,10 @@ from conformance.invariants import (
     expect_ok,
 )
 from schemas import Profile, load_profile
+from tests.conformance_suite._fakes import Done, Obs
 
 PROFILE = load_profile("openai")
 T0 = 1_763_800_000
-
-
-@dataclass
-class Obs:
-    snapshots: list[dict[str, Any]]
-
-    @property
-    def final(self) -> dict[str, Any]:
-        return self.snapshots[-1]
-
-
-@dataclass
-class Done:
-    batch_id: str
-    created: dict[str, Any]
-    observation: Obs
-    output_lines: list[dict[str, Any]]
-    error_lines: list[dict[str, Any]]
-    input_custom_ids: list[str] = field(default_factory=lambda: ["a", "b", "c"])
-
-    @property
-    def final(self) -> dict[str, Any]:
-        return self.observation.final
 
 
 def _batch(status: str, **changes: Any) -> dict[str, Any]:
