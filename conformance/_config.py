@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from schemas import ModelRules, Profile, ProfileError, UnknownProfileError, load_profile, profile_names
 
@@ -132,8 +132,9 @@ def _expect_str(key: str, raw: Any, source: str, what: str) -> str:
     return raw.strip()
 
 
-def _url(key: str, raw: Any, source: str, base: Path) -> str | None:
-    what = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
+def _http_url(key: str, raw: Any, source: str, what: str, credentials: str) -> tuple[str, SplitResult] | None:
+    """An http(s) URL with a host and no user:password@ (`credentials` says where those come
+    from instead), split; None for an empty value."""
     text = _expect_str(key, raw, source, what)
     if not text:
         return None
@@ -145,9 +146,16 @@ def _url(key: str, raw: Any, source: str, base: Path) -> str | None:
         raise ConfigError(key, raw, source, what)
     if parts.username or parts.password:
         # Credentials in a URL would be printed in every header and report.
-        raise ConfigError(
-            key, _strip_userinfo(text), source, "a URL without user:password@ (the key comes from api_key_env)"
-        )
+        raise ConfigError(key, _strip_userinfo(text), source, f"a URL without user:password@ ({credentials})")
+    return text, parts
+
+
+def _url(key: str, raw: Any, source: str, base: Path) -> str | None:
+    what = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
+    found = _http_url(key, raw, source, what, "the key comes from api_key_env")
+    if found is None:
+        return None
+    text, parts = found
     if parts.query or parts.fragment:
         raise ConfigError(key, raw, source, "a base URL without ?query or #fragment")
     return text.rstrip("/")
@@ -155,19 +163,10 @@ def _url(key: str, raw: Any, source: str, base: Path) -> str | None:
 
 def _s3_url(key: str, raw: Any, source: str, base: Path) -> str | None:
     what = "the http:// or https:// URL of an S3 endpoint, e.g. https://s3.fr-par.scw.cloud or http://127.0.0.1:5000"
-    text = _expect_str(key, raw, source, what)
-    if not text:
+    found = _http_url(key, raw, source, what, "credentials come from the AWS variables")
+    if found is None:
         return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        raise ConfigError(key, raw, source, what) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, raw, source, what)
-    if parts.username or parts.password:
-        raise ConfigError(
-            key, _strip_userinfo(text), source, "a URL without user:password@ (credentials come from the AWS variables)"
-        )
+    text, parts = found
     if parts.query or parts.fragment or parts.path.strip("/"):
         raise ConfigError(
             key, raw, source, "an endpoint URL without a path, ?query or #fragment (the bucket is s3_bucket)"
