@@ -126,14 +126,13 @@ def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:
         handler = handlers[op]
         if http.required_headers:
             handler = _with_headers(surface, tuple(http.required_headers), handler)
-        handlers = {**handlers, op: handler}
         routes.append(Route(path, with_errors(surface, handler), methods=[method], name=op))
         # The same operation under the profile's other base paths (Azure's /openai with
         # ?api-version, Scaleway's /{project_id}/v1).
         for alias in http.base_path_aliases:
-            handler = _aliased(surface, alias, http.alias_required_query, handlers[op])
+            aliased = _aliased(surface, alias, http.alias_required_query, handler)
             alias_path = alias + http.operations[op][1]
-            routes.append(Route(alias_path, with_errors(surface, handler), methods=[method], name=f"{op}@{alias}"))
+            routes.append(Route(alias_path, with_errors(surface, aliased), methods=[method], name=f"{op}@{alias}"))
     return routes
 
 
