@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Mutation", "Mutations"]
+__all__ = ["Mutation", "Mutations", "constant"]
 
 T = TypeVar("T")
 
@@ -33,6 +33,11 @@ class Mutation:
     description: str
     point: str
     apply: Callable[..., Any]
+
+
+def constant(value: Any) -> Callable[..., Any]:
+    """A mutation body that replaces whatever its seam hands it with `value`."""
+    return lambda _value, **_: value
 
 
 class Mutations:

@@ -13,17 +13,13 @@ import orjson
 
 from schemas import Profile
 
-from .._mutations import Mutation
+from .._mutations import Mutation, constant
 from . import seams
 from .records import BatchRecord
 from .results import keys_beside
 from .seams import ResultLines, StorePlan
 
 __all__ = ["model_mutations"]
-
-
-def _const(value: Any) -> Callable[..., Any]:
-    return lambda _value, **_: value
 
 
 def _accept(name: str) -> Callable[..., Any]:
@@ -133,14 +129,14 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         "leave_terminal_state",
         "a completed batch moves to cancelling when cancelled (cancel accepted)",
         seams.CANCEL_REFUSED,
-        _const("force:cancelling"),
+        constant("force:cancelling"),
         life.status("cancelling") is not None,
     )
     add(
         "skip_finalizing",
         "in_progress jumps straight to completed although the profile requires finalizing",
         seams.AFTER_WORK,
-        _const("completed"),
+        constant("completed"),
         life.status("finalizing") is not None,
     )
     add(
@@ -154,7 +150,7 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         "cancel_completed_accepted",
         "cancel of a completed batch is answered 200",
         seams.CANCEL_REFUSED,
-        _const("accept"),
+        constant("accept"),
         profile.has("cancel"),
     )
     # records
@@ -220,7 +216,7 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         "accept_non_jsonl_upload",
         "a non-JSONL batch upload is accepted",
         seams.UPLOAD_JSONL_CHECK,
-        _const(False),
+        constant(False),
         profile.files.api,
     )
     add(
@@ -252,18 +248,18 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         profile.has("cancel"),
     )
     # auth and isolation
-    add("auth_not_enforced", "requests without a valid key are served", seams.ACCESS_REQUIRE_KEY, _const(False))
+    add("auth_not_enforced", "requests without a valid key are served", seams.ACCESS_REQUIRE_KEY, constant(False))
     add(
         "cross_key_visibility",
         "one key sees and reads another key's batches and files",
         seams.ACCESS_ISOLATE,
-        _const(False),
+        constant(False),
     )
     add(
         "list_ignores_after",
         "list ignores the 'after' cursor",
         seams.LIST_AFTER,
-        _const(None),
+        constant(None),
         profile.has("pagination"),
     )
     # object storage: input by object URL, results beside it in the user's bucket
@@ -279,7 +275,7 @@ def model_mutations(profile: Profile) -> list[Mutation]:
             "results are named with the documents' alternative naming (-output) where the profile declares the "
             "primary one (_output)",
             seams.RESULTS_KEYS,
-            _alternative_naming(alternative) if alternative is not None else _const(None),
+            _alternative_naming(alternative) if alternative is not None else constant(None),
             alternative is not None,
         )
         add(
@@ -292,14 +288,14 @@ def model_mutations(profile: Profile) -> list[Mutation]:
             "presigned_url_accepted",
             "a pre-signed input URL (with query parameters) is accepted at create",
             seams.INPUT_PRESIGNED,
-            _const(True),
+            constant(True),
             not storage.presigned_urls,
         )
         add(
             "bucket_policy_ignored",
             "a bucket policy that does not allow the batch principal is ignored: the batch runs",
             seams.INPUT_POLICY_DENIES,
-            _const([]),
+            constant([]),
             bool(storage.batch_principal and storage.principal_actions),
         )
         add(

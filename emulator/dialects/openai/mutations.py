@@ -10,7 +10,7 @@ import orjson
 from schemas import Profile
 
 from ..._clock import Clock
-from ..._mutations import Mutation
+from ..._mutations import Mutation, constant
 from ...model import seams
 from ...model.records import BatchRecord
 from .._handlers import status_goes_backwards
@@ -183,10 +183,6 @@ def openai_mutations(profile: Profile) -> list[Mutation]:
 # itself) offers none of them.
 
 
-def _const(value: Any) -> Callable[..., Any]:
-    return lambda _value, **_: value
-
-
 def _no_error_file_when_failed(plan: seams.StorePlan, *, batch: BatchRecord | None = None, **_: Any) -> seams.StorePlan:
     if batch is not None and batch.errors is not None:
         plan.write_errors = False
@@ -212,7 +208,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "provider_header_not_required",
                 f"requests without the {names} header are served (the gateway cannot know where to route them)",
                 seams.HTTP_REQUIRED_HEADERS,
-                _const(()),
+                constant(()),
             )
         )
     if "finalizing" in life.never_entered:
@@ -221,7 +217,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "finalizing_shown_behind_backend",
                 "a batch passes through finalizing, which this backend never shows (lifecycle.never_entered)",
                 seams.AFTER_WORK,
-                _const("finalizing"),
+                constant("finalizing"),
             )
         )
     if profile.output.failed_error_file:
@@ -248,7 +244,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "api_version_form_refused",
                 f"the {', '.join(http.base_path_aliases)} routes with ?{http.alias_required_query}= answer 404",
                 seams.HTTP_ALIAS_SERVED,
-                _const(False),
+                constant(False),
             )
         )
     if http.auth_header.lower() != "authorization":
@@ -257,7 +253,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "auth_header_ignored",
                 f"the {http.auth_header} header is not read: only Authorization: Bearer authenticates",
                 seams.ACCESS_AUTH_HEADER,
-                _const(("Authorization", "Bearer")),
+                constant(("Authorization", "Bearer")),
             )
         )
     if profile.models.catalogue:
@@ -266,7 +262,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "model_catalogue_ignored",
                 "a line naming a model outside the catalogue is served as if the model existed",
                 seams.BACKEND_CATALOGUE,
-                _const(None),
+                constant(None),
             )
         )
     default = profile.batches.default_window
@@ -277,7 +273,7 @@ def provider_mutations(profile: Profile) -> list[Mutation]:
                 "wrong_default_window",
                 f"a create without completion_window gets {other} instead of the default {default}",
                 seams.CREATE_DEFAULT_WINDOW,
-                _const(other),
+                constant(other),
             )
         )
     return out

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from schemas import Profile
 
-from ..._mutations import Mutation
+from ..._mutations import Mutation, constant
 from ...model import seams
 from ...model.records import BatchRecord
 from .._handlers import status_goes_backwards
@@ -18,10 +17,6 @@ from .serialize import WIRE_BATCH
 __all__ = ["scaigrid_mutations"]
 
 Wire = dict[str, Any]
-
-
-def _const(value: Any) -> Callable[..., Any]:
-    return lambda _value, **_: value
 
 
 def _no_results_url(out: Wire, *, batch: BatchRecord, **_: Any) -> Wire:
@@ -63,20 +58,20 @@ def scaigrid_mutations(profile: Profile) -> list[Mutation]:
             "quota_not_enforced",
             "an owner's batches past the concurrent-batch limit are accepted",
             seams.CREATE_MAX_CONCURRENT,
-            _const(0),
+            constant(0),
         ),
         Mutation(
             "inline_limit_not_enforced",
             "base64 input of the limit or more is accepted",
             seams.CREATE_INLINE_MAX,
-            _const(0),
+            constant(0),
         ),
     ]
     if profile.has("webhooks"):
         out += [
-            Mutation("webhook_never_sent", "no webhook is sent when a batch ends", seams.NOTIFY_COPIES, _const(0)),
+            Mutation("webhook_never_sent", "no webhook is sent when a batch ends", seams.NOTIFY_COPIES, constant(0)),
             Mutation(
-                "webhook_sent_twice", "the webhook of an ended batch is sent twice", seams.NOTIFY_COPIES, _const(2)
+                "webhook_sent_twice", "the webhook of an ended batch is sent twice", seams.NOTIFY_COPIES, constant(2)
             ),
         ]
     return out
