@@ -81,7 +81,10 @@ class BatchService:
         self.mutations = mutations
         self.lock = lock
         self.check_webhook_url = check_webhook_url
+        # Unfinished batches by owner, kept only where something needs them: a concurrency
+        # quota, or batches waiting to announce their end.
         self._active: dict[Owner, dict[str, BatchRecord]] = {}
+        self._track_active = bool(profile.limits.max_concurrent_batches or check_webhook_url)
 
     def clear(self) -> None:
         """Forget the concurrency bookkeeping (the repository is cleared by its owner)."""
@@ -152,7 +155,8 @@ class BatchService:
             b.extra["hex"] = self.ids.hex(12)
             self.transitions.start(b, now)
             self.repo.add_batch(b)
-            self._active.setdefault(owner, {})[b.id] = b
+            if self._track_active:
+                self._active.setdefault(owner, {})[b.id] = b
             return b
 
     def _check_input_file(self, file_id: str, owner: Owner) -> None:
