@@ -98,7 +98,8 @@ class SuiteConfig:
     poll_interval: float = 0.0
     target_controls: bool | None = None
     emulator_mutations: tuple[str, ...] = ()
-    strict_facts: bool = False
+    strict: bool = False
+    target_name: str | None = None
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -358,7 +359,8 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "timeouts": _timeouts,
         "poll_interval": _poll_interval,
         "target_controls": _bool,
-        "strict_facts": _bool,
+        "strict": _bool,
+        "target_name": _text,
         "emulator_mutations": _names,
         "model": _text,
         "other_model": _text,
@@ -494,7 +496,8 @@ def resolve(
         timeouts=MappingProxyType(timeouts),
         poll_interval=get("poll_interval", _DEFAULT_POLL_INTERVAL[kind]),
         target_controls=get("target_controls", None),
-        strict_facts=bool(get("strict_facts", False)),
+        strict=bool(get("strict", False)),
+        target_name=get("target_name", None),
         emulator_mutations=get("emulator_mutations", ()),
         s3_endpoint_url=get("s3_endpoint_url", None),
         s3_bucket=get("s3_bucket", None),

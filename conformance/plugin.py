@@ -27,6 +27,7 @@ import logging
 import os
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,8 @@ class _Option:
     help: str
     action: str = "store"
     const: str | None = None
+    #: Older or longer spellings that keep working.
+    aliases: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
@@ -134,6 +137,13 @@ _OPTIONS: tuple[_Option, ...] = (
         "VAR",
         "name of the environment variable holding a second principal's key, for isolation tests "
         "(default BATCHCONF_SECOND_API_KEY; isolation tests skip without one).",
+    ),
+    _Option(
+        "target_name",
+        "--target-name",
+        "NAME",
+        "a name for this run in the results and the matrix (default: the profile and the target). "
+        "Env BATCHCONF_TARGET_NAME.",
     ),
     _Option("project", "--target-project", "ID", "project id sent in the profile's project header, if any."),
     _Option("seed", "--seed", "N", "seed for generated data and the emulator (default 0)."),
@@ -208,13 +218,15 @@ _OPTIONS: tuple[_Option, ...] = (
         "PREFIX/batchconf-<hex>/, and the storage checks watch that nothing else appears under PREFIX.",
     ),
     _Option(
-        "strict_facts",
-        "--strict-facts",
+        "strict",
+        "--strict",
         None,
         "fail a check even when it rests only on profile facts marked unverified (default: such a "
-        "failure is reported as a deviation, xfailed, and does not fail the run). Env BATCHCONF_STRICT_FACTS.",
+        "failure is a deviation: reported apart, and it does not change the exit status). Under plain "
+        "pytest, whose own --strict this would shadow, spell it --batchconf-strict. Env BATCHCONF_STRICT.",
         action="store_const",
         const="true",
+        aliases=("--strict-facts",),
     ),
     _Option(
         "target_controls",
@@ -246,9 +258,9 @@ def _add_option(group: pytest.OptionGroup, option: _Option) -> None:
     if option.const is not None:
         kwargs["const"] = option.const
     try:
-        group.addoption(option.flag, alias, **kwargs)
+        group.addoption(option.flag, alias, *option.aliases, **kwargs)
     except (argparse.ArgumentError, ValueError):
-        group.addoption(alias, **kwargs)
+        group.addoption(alias, *option.aliases, **kwargs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -368,6 +380,8 @@ class _Run:
         self._undo_logging = install_logging_redaction(self.redactor)
         self.recorder = ResultsRecorder(
             meta={
+                "target_name": suite.target_name or f"{suite.profile_name} ({describe(suite)})",
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
                 "profile": suite.profile_name,
                 "target": describe(suite),
                 "target_kind": suite.target_kind,
@@ -964,7 +978,7 @@ def pytest_runtest_makereport(
     from ._contract import ContractViolation
 
     exc = call.excinfo.value
-    if isinstance(exc, ContractViolation) and exc.inferred and _in_package(item) and not run.suite().strict_facts:
+    if isinstance(exc, ContractViolation) and exc.inferred and _in_package(item) and not run.suite().strict:
         report.outcome = "skipped"
         report.wasxfail = f"deviation: rests only on the unverified fact {exc.inferred}: {str(exc).splitlines()[0]}"
     return report

@@ -66,7 +66,7 @@ def run_mutant(
             str(results),
             # Against our own emulator every profile fact is the contract it implements:
             # a violation of an inferred fact counts too.
-            "--strict-facts",
+            "--batchconf-strict",
         ]
         if mutation is not None:
             cmd += ["--emulator-mutation", mutation]

@@ -324,7 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "check":
         # A fresh interpreter: this process has already imported the emulator, and pytest
         # must import (and assertion-rewrite) the suite's modules itself.
-        code = subprocess.call([sys.executable, "-m", "pytest", "--pyargs", "conformance", *argv[1:]])
+        # `--strict` is batchconf's here; under plain pytest it is pytest's own option.
+        pytest_args = ["--batchconf-strict" if a == "--strict" else a for a in argv[1:]]
+        code = subprocess.call([sys.executable, "-m", "pytest", "--pyargs", "conformance", *pytest_args])
         # pytest's own usage, internal and no-tests codes (3, 4, 5) are harness errors here.
         return 2 if code in (2, 3, 4, 5) else code
     if argv and argv[0] == "matrix":

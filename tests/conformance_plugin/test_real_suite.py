@@ -101,12 +101,12 @@ def test_check_all_writes_one_matrix(tmp_path: Path) -> None:
 def test_a_failure_on_an_unverified_fact_is_a_deviation(tmp_path: Path, strict: bool) -> None:
     """ScaiGrid's refusal of a cancel (CONFLICT, 409) is inferred: against an emulator that
     accepts the cancel, the checks resting only on that fact are deviations (xfailed, naming
-    the fact), and the run passes; with --strict-facts they fail the run."""
+    the fact), and the run passes; with --strict they fail the run."""
     results = tmp_path / "results.jsonl"
     args = ["--profile", "scaigrid", "--emulator-mutation", "cancel_completed_accepted", "--results", str(results)]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-rx", *args]
-        + (["--strict-facts"] if strict else []),
+        + (["--batchconf-strict"] if strict else []),
         capture_output=True,
         text=True,
         cwd=ROOT,
