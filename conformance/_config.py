@@ -53,7 +53,9 @@ TIMEOUT_NAMES: Mapping[str, str] = MappingProxyType(
 # provider may take the whole 24 h window plus finalization (OpenAI: cancelling up to 10 min).
 _DEFAULT_TIMEOUTS: Mapping[str, Mapping[str, float]] = {
     "emulator": {"request": 30, "terminal": 30, "validation": 30, "cancel": 30, "expiry": 30, "webhook": 30},
-    "url": {"request": 60, "terminal": 90_000, "validation": 3_600, "cancel": 900, "expiry": 90_000, "webhook": 900},
+    # Bounded on a URL target too: a stuck provider must not hang a run for a day. A batch
+    # still running when its wait ends is pending, and a later run resumes it (--state-file).
+    "url": {"request": 60, "terminal": 1_800, "validation": 600, "cancel": 600, "expiry": 1_800, "webhook": 600},
 }
 _DEFAULT_POLL_INTERVAL = {"emulator": 0.0, "url": 10.0}
 # A paid target gets a budget unless one is configured: a run must not submit without bound.

@@ -15,6 +15,7 @@ from ._options import OPTIONS
 
 if TYPE_CHECKING:
     from ._config import ConfigError, SuiteConfig
+    from ._contract import ContractViolation
     from ._redact import Redactor
     from ._reports import ItemInfo, ResultsRecorder
     from ._target import Credentials, Target
@@ -56,6 +57,15 @@ class Run:
     header_shown: bool = False
     controls_probe: bool | None = None
     receiver: WebhookReceiver | None = None
+    #: Ids of every batch and file the run created or resumed: lists are judged on these only.
+    owned: set[str] = field(default_factory=set)
+    #: The URL target failed its preflight: the run has no verdict to record.
+    preflight_failed: bool = False
+    #: Per test, the scenarios it reads only if they finished (`scenarios(..., optional=True)`):
+    #: their failure does not block it.
+    optional: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Per deviating test, its node id and the violation: the summary and `--observe`.
+    deviations: list[tuple[str, ContractViolation]] = field(default_factory=list)
     _undo_logging: Callable[[], None] | None = None
 
     @property
@@ -187,7 +197,14 @@ class Run:
         from .client import ApiClient
 
         target = self.ensure_target()
-        return ApiClient(target.http, target.profile, api_key=key, project=self.suite().project, storage=target.storage)
+        return ApiClient(
+            target.http,
+            target.profile,
+            api_key=key,
+            project=self.suite().project,
+            storage=target.storage,
+            owned=self.owned,
+        )
 
     def control_client(self) -> Control | None:
         """The admin-route client, or None when the target has no controls."""

@@ -87,6 +87,9 @@ class ApiClient:
     storage: ObjectStorage | None = field(default=None, kw_only=True, repr=False)
     omit_headers: tuple[str, ...] = field(default=(), kw_only=True)
     _counter: _Counter = field(default_factory=_Counter, kw_only=True, repr=False)
+    #: Ids of the batches and files this run created (shared by every client of the run and
+    #: their copies), so that a check of a list looks only at the run's own items.
+    owned: set[str] = field(default_factory=set, kw_only=True, repr=False)
 
     @property
     def calls(self) -> int:
@@ -128,7 +131,7 @@ class ApiClient:
         """Upload `content` (multipart: `file` + `purpose`, default the profile's batch purpose)."""
         data = {"purpose": self.profile.files.batch_purpose if purpose is None else purpose, **(fields or {})}
         files = {"file": (filename, content, "application/octet-stream")}
-        return self.request("create_file", data=data, files=files)
+        return self._own(self.request("create_file", data=data, files=files))
 
     def list_files(self, **query: Any) -> ApiResponse:
         """List files; `query` holds canonical parameter names (limit, after, order, purpose)."""
@@ -152,8 +155,15 @@ class ApiClient:
         """Create a batch from a JSON body, or from raw `content` (to send a broken body, or a
         large one produced chunk by chunk)."""
         if content is not None:
-            return self.request("create_batch", content=content, headers={"Content-Type": "application/json"})
-        return self.request("create_batch", json=json)
+            response = self.request("create_batch", content=content, headers={"Content-Type": "application/json"})
+        else:
+            response = self.request("create_batch", json=json)
+        return self._own(response)
+
+    def _own(self, response: ApiResponse) -> ApiResponse:
+        if response.ok and isinstance(response.json, dict) and isinstance(response.json.get("id"), str):
+            self.owned.add(response.json["id"])
+        return response
 
     def retrieve_batch(self, batch_id: str) -> ApiResponse:
         """Retrieve one batch."""

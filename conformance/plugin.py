@@ -43,7 +43,9 @@ from ._fixtures import (
     webhook_receiver,
 )
 from ._options import MARKERS, NO_CONTROLS, OPTIONS, add_option
+from ._outcomes import make_blocked, make_deviation, shorten_failure, teststatus
 from ._run import EXIT_HARNESS, RUN_KEY, Run, exit_harness, get_run, version
+from ._scenario_items import EXIT_PENDING, ScenarioItem, ScenarioItems, nodeid_of
 from ._selection import (
     ALWAYS_ON,
     CAPABILITY_MAP,
@@ -107,6 +109,8 @@ def _requested(config: pytest.Config) -> bool:
 
 
 _REPORT_HOOKS = "batchconf-reports"
+_SCENARIO_ITEMS = "batchconf-scenario-items"
+_BLOCKED_KEY = pytest.StashKey[str]()
 
 
 # -- hooks ---------------------------------------------------------------------------------
@@ -119,6 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = Run(config=config, requested=_requested(config))
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(_ReportHooks(run), _REPORT_HOOKS)
+    config.pluginmanager.register(ScenarioItems(run), _SCENARIO_ITEMS)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -126,9 +131,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.close()
-    hooks = config.pluginmanager.get_plugin(_REPORT_HOOKS)
-    if hooks is not None:
-        config.pluginmanager.unregister(hooks)
+    for name in (_REPORT_HOOKS, _SCENARIO_ITEMS):
+        hooks = config.pluginmanager.get_plugin(name)
+        if hooks is not None:
+            config.pluginmanager.unregister(hooks)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -148,10 +154,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Validate the configuration up front when the run asked for batchconf."""
+    """Validate the configuration up front when the run asked for batchconf, and probe a
+    URL target once (the preflight) before anything is collected."""
     run = get_run(session.config)
     if run.requested:
-        run.suite_or_exit()
+        suite = run.suite_or_exit()
+        if suite.target_url is not None and not session.config.option.collectonly:
+            run.activate()
+            _preflight(run)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -179,6 +189,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         info, problems = item_info(item, marker, specs)
         errors += problems
         infos[item.nodeid] = (item, info)
+        optional = {n for mark in item.iter_markers("scenarios") if mark.kwargs.get("optional") for n in mark.args}
+        if optional:
+            run.optional[item.nodeid] = frozenset(optional)
     for name in sorted({n for _, info in infos.values() for n in info.scenarios}):
         spec = specs[name]
         if spec.capability not in KNOWN_CAPABILITIES:
@@ -212,6 +225,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         items[:] = keep
         config.hook.pytest_deselected(items=dropped)
+
+
+def _preflight(run: Run) -> None:
+    """A URL target must answer, under its base path, to the configured keys: else exit 2
+    with what failed, before anything is selected, submitted or recorded as a verdict."""
+    from ._preflight import PreflightError, preflight
+
+    assert run.credentials is not None and run.redactor is not None
+    try:
+        preflight(run.suite(), run.credentials, user_agent=f"batchconf/{version()} (preflight)", redact=run.redactor)
+    except PreflightError as exc:
+        run.preflight_failed = True
+        exit_harness(f"preflight: {exc}")
 
 
 def _junit_properties(config: pytest.Config, run: Run) -> None:
@@ -303,6 +329,7 @@ def _prepare(run: Run, session: pytest.Session) -> None:
         return
     try:
         runner = run.ensure_runner()
+        runner.pending_on_timeout = run.ensure_target().kind == "url"
         waiter = run.ensure_waiter()
         waiter_announce, waiter._announce = waiter._announce, run.announce
         try:
@@ -311,44 +338,78 @@ def _prepare(run: Run, session: pytest.Session) -> None:
             waiter._announce = waiter_announce
     except (BudgetExceeded, StateFileError) as exc:
         exit_harness(str(exc))
-    failed = [name for name in needed if runner.failure(name)]
+    pending = runner.pending()
+    failed = [name for name in needed if runner.failure(name) and name not in pending]
     if failed:
-        run.announce(f"{len(failed)} scenario(s) failed: {', '.join(failed)} (their tests will error)")
+        run.announce(
+            f"{len(failed)} scenario(s) failed: {', '.join(failed)}; each is reported once as "
+            f"{nodeid_of('NAME')}, and the tests reading it are blocked"
+        )
+    if pending:
+        run.announce(f"{len(pending)} scenario(s) still pending when their wait ran out: {', '.join(pending)}")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test whose declared scenario failed errors here, with the scenario's failure."""
+    """A test whose declared scenario failed (or is still pending) is skipped here as
+    blocked, naming the scenario's own check, where the cause is reported once."""
     run = get_run(item.config)
-    if not run.active:
+    if not run.active or isinstance(item, ScenarioItem):
         return
     info = run.infos.get(item.nodeid)
     if info is None or not info.scenarios or run.runner is None:
         return
+    optional = run.optional.get(item.nodeid, frozenset())
     for name in info.scenarios:
-        message = run.runner.failure(name)
-        if message:
-            pytest.fail(message, pytrace=False)
+        if name in optional or not run.runner.failure(name):
+            continue
+        item.stash[_BLOCKED_KEY] = name
+        state = "still pending" if name in run.runner.pending() else "failed"
+        pytest.skip(f"blocked: scenario {name!r} {state}; see {nodeid_of(name)}")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A conformance check that failed only on a fact the profile marks unverified is a
-    deviation: reported as xfailed with the fact and its source, not a failure (unless the
-    run is strict about facts). Verified facts and the shared contract fail as ever."""
+    """batchconf's outcomes (`conformance._outcomes`): a check that failed only on a fact the
+    profile marks unverified is a deviation (unless the run is strict); a test skipped for a
+    failed scenario is blocked; a failure reads as the violation, not as a traceback."""
     report = yield
     run = item.config.stash.get(RUN_KEY, None)
-    if run is None or not run.engaged or report.when != "call" or not report.failed or call.excinfo is None:
+    if run is None or not run.engaged:
+        return report
+    if report.when == "setup" and report.skipped and _BLOCKED_KEY in item.stash:
+        make_blocked(report)
+        return report
+    if not report.failed or call.excinfo is None or isinstance(item, ScenarioItem):
         return report
     from ._contract import ContractViolation
 
     exc = call.excinfo.value
-    if isinstance(exc, ContractViolation) and exc.inferred and in_package(item) and not run.suite().strict:
-        report.outcome = "skipped"
-        report.wasxfail = f"deviation: rests only on the unverified fact {exc.inferred}: {str(exc).splitlines()[0]}"
+    if (
+        report.when == "call"
+        and isinstance(exc, ContractViolation)
+        and exc.inferred
+        and in_package(item)
+        and not run.suite().strict
+    ):
+        make_deviation(report, exc.inferred, str(exc))
+        run.deviations.append((item.nodeid, exc))
+        return report
+    if _short_tracebacks(item.config):
+        shorten_failure(report, call.excinfo)
     return report
+
+
+def _short_tracebacks(config: pytest.Config) -> bool:
+    """pytest's default traceback style (`--tb=auto`), not asked for in full."""
+    return config.getoption("tbstyle", "auto") == "auto" and not config.getoption("fulltrace", False)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """Deviations and blocked tests have their own word, letter and count on the terminal."""
+    return teststatus(report)
 
 
 class _ReportHooks:
@@ -387,7 +448,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not run.engaged:
         return
     status = int(session.exitstatus)
-    if run.recorder is not None:
+    if run.recorder is not None and not run.preflight_failed:
         run.recorder.flush()
         suite = run.suite_config
         if suite is not None and suite.results is not None:
@@ -402,7 +463,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         run.exit_reason = run.exit_reason or f"pytest ended with {pytest.ExitCode(status).name}"
         status = EXIT_HARNESS
+    elif status == pytest.ExitCode.OK and run.runner is not None and run.runner.pending():
+        # Nothing failed, but some checks have no verdict yet: not conformant, not a pass.
+        status = EXIT_PENDING
+    if run.runner is not None and run.runner.pending():
+        run.notes.append(_resume_hint(run, session.config))
     session.exitstatus = status
+
+
+def _resume_hint(run: Run, config: pytest.Config) -> str:
+    """Where the pending batches are recorded, and the command line that resumes them."""
+    from .scenarios import StateFile
+
+    assert run.runner is not None
+    suite = run.suite()
+    pending = run.runner.pending()
+    path = suite.state_file
+    if path is None:
+        # Record the run's batches now, so that resuming polls them instead of paying again.
+        path = config.invocation_params.dir / "batchconf-state.json"
+        target = run.target.base_url if run.target is not None else str(suite.target_url)
+        state = StateFile(path, target, suite.profile_name)
+        try:
+            for name, submitted in run.runner.submitted.items():
+                state.record(name, submitted)
+        except OSError as exc:
+            return f"pending: {', '.join(pending)}; their batch ids could not be recorded in {path}: {exc}"
+    ids = ", ".join(
+        f"{name} ({run.runner.submitted[name].batch_id})" for name in pending if name in run.runner.submitted
+    )
+    return (
+        f"pending (exit status {EXIT_PENDING}): {ids}; run the same command again with "
+        f"--state-file {path} to resume polling them (and raise --wait-timeout terminal=SECONDS if they need longer)"
+    )
 
 
 def _deselection_hint(run: Run) -> str:
@@ -419,13 +512,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     lines: list[str] = []
     if run.runner is not None:
         for name, outcome in run.runner.outcomes.items():
-            if outcome.error:
-                lines.append(f"scenario {name}: {outcome.error}")
+            if outcome.error and not outcome.pending:
+                lines.append(f"scenario {name} failed (reported once as {nodeid_of(name)}; its tests are blocked)")
+    for nodeid, exc in run.deviations:
+        what = str(exc).splitlines()[0]
+        lines.append(f"deviation: {nodeid.rsplit('/', 1)[-1]}: {what} (rests only on {exc.inferred})")
+    if run.deviations:
+        lines.append(
+            f"{len(run.deviations)} deviation(s) from inferred expectations: reported, not failed "
+            "(--strict fails them; --observe FILE proposes profile facts from them)"
+        )
     if run.budget is not None and run.budget.spent:
         limit = "unlimited" if run.budget.limit is None else str(run.budget.limit)
         lines.append(f"requests submitted: {run.budget.spent} (budget {limit})")
     lines += run.notes
-    if run.suite_config.results is not None and run.recorder is not None:
+    if run.suite_config.results is not None and run.recorder is not None and not run.preflight_failed:
         lines.append(f"results: {run.suite_config.results} ({len(run.recorder.lines)} lines)")
     if run.exit_reason:
         lines.append(f"harness error: {run.exit_reason} (exit status 2)")

@@ -42,7 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._waiter import Observation, Waiter, WaitError
+from ._waiter import Observation, Waiter, WaitError, WaitTimeout
 from .dialects import BatchParams, Dialect, Input, Results, ResultsUnavailable, SubmitError, adapter_for, parse_records
 
 if TYPE_CHECKING:
@@ -462,6 +462,8 @@ class StateFile:
 class _Outcome:
     finished: Finished | None = None
     error: str | None = None
+    #: Still running when its wait ran out (a URL target): not a verdict; resumable.
+    pending: bool = False
 
 
 @dataclass
@@ -484,6 +486,11 @@ class ScenarioRunner:
     redact: Callable[[str], str] = field(default=lambda text: text)
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     webhook_url: str | None = None
+    #: A batch still running when its wait runs out is *pending* (True: a URL target, whose
+    #: batches may take longer than any wait worth making) rather than a failure (False:
+    #: the emulator, where it means a batch that never ends).
+    pending_on_timeout: bool = False
+    submitted: dict[str, Submitted] = field(default_factory=dict)
 
     def plan(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
         """(names to resume from the state file, names to submit)."""
@@ -517,6 +524,9 @@ class ScenarioRunner:
             assert self.state is not None
             entry = self.state.scenarios[name]
             submitted[name] = (Submitted(entry["batch_id"], list(entry["input_custom_ids"]), entry["created"]), True)
+            self.submitted[name] = submitted[name][0]
+            # A resumed batch is the run's own too (a list check may look for it).
+            self.api.owned.add(entry["batch_id"])
         if resume:
             self.announce(
                 f"resuming {len(resume)} scenario(s) from {self.state.path if self.state else '?'}: {', '.join(resume)}"
@@ -524,18 +534,24 @@ class ScenarioRunner:
         if submit:
             cost = sum(_REGISTRY[n].requests for n in submit)
             self.announce(f"submitting {len(submit)} scenario(s), {cost} request(s): {', '.join(submit)}")
-        for name in submit:
-            spec = _REGISTRY[name]
-            self.budget.charge(spec.requests, f"scenario {name!r}")
-            try:
-                result = self._submit(spec)
-            except Exception as exc:
-                self.outcomes[name] = _Outcome(error=self._message("submitted", name, exc))
-                continue
-            submitted[name] = (result, False)
-            if self.state is not None:
-                self.state.record(name, result)
-        self._poll(submitted)
+        # A provider that caps a principal's open batches gets them in waves of that size,
+        # each polled to its end before the next is submitted.
+        wave = self.profile.limits.max_concurrent_batches or len(submit) or 1
+        for start in range(0, max(len(submit), 1), wave):
+            for name in submit[start : start + wave]:
+                spec = _REGISTRY[name]
+                self.budget.charge(spec.requests, f"scenario {name!r}")
+                try:
+                    result = self._submit(spec)
+                except Exception as exc:
+                    self.outcomes[name] = _Outcome(error=self._message("submitted", name, exc))
+                    continue
+                submitted[name] = (result, False)
+                self.submitted[name] = result
+                if self.state is not None:
+                    self.state.record(name, result)
+            self._poll(submitted)
+            submitted = {}
 
     def _submit(self, spec: ScenarioSpec) -> Submitted:
         ctx = ScenarioContext(
@@ -568,6 +584,11 @@ class ScenarioRunner:
             for batch_id, obs in observations.items():
                 name = by_batch[batch_id]
                 sub, resumed = submitted[name]
+                if isinstance(obs.error, WaitTimeout) and self.pending_on_timeout:
+                    self.outcomes[name] = _Outcome(
+                        error=self._message("finished in time", name, obs.error), pending=True
+                    )
+                    continue
                 if obs.error is not None:
                     hint = " (resumed from the state file: remove it to submit again)" if resumed else ""
                     self.outcomes[name] = _Outcome(error=self._message("polled", name, obs.error) + hint)
@@ -617,6 +638,10 @@ class ScenarioRunner:
         return outcome.finished
 
     def failure(self, name: str) -> str | None:
-        """The failure message of scenario `name`, or None."""
+        """The failure message of scenario `name` (or why it is still pending), or None."""
         outcome = self.outcomes.get(name)
         return outcome.error if outcome is not None else None
+
+    def pending(self) -> list[str]:
+        """The scenarios whose batches were still running when their wait ran out."""
+        return [name for name, outcome in self.outcomes.items() if outcome.pending]

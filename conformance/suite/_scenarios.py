@@ -36,6 +36,8 @@ __all__ = [
     "InconsistentPlan",
     "MixedEndpointsPlan",
     "MixedPlan",
+    "broken_line_plan",
+    "broken_line_scenario",
     "broken_plan",
     "inconsistent_plan",
     "missing_input",
@@ -157,6 +159,38 @@ def broken_lines(ctx: ScenarioContext) -> Submitted:
     two valid lines: validation must fail the batch and name every broken line."""
     _names, batch = broken_plan(ctx.profile, ctx.seed)
     return _submit(ctx, batch)
+
+
+def broken_line_scenario(breakage: str) -> str:
+    """The name of the scenario that submits `breakage` alone."""
+    return f"broken_line_{breakage}"
+
+
+def broken_line_plan(profile: Profile, seed: int, breakage: str) -> strategies.GeneratedBatch:
+    """The input of `broken_line_<breakage>`: a small valid file with line 2 broken."""
+    name = broken_line_scenario(breakage)
+    return strategies.build_broken(
+        profile, breakage, n=strategies.batch_size(profile, 3), prefix=stem(name, seed).replace("_", "-")
+    )
+
+
+def _register_broken_line(breakage: str) -> None:
+    # One small batch per breakage, so that a target refusing (or choking on) one breakage
+    # loses that check only, not every validation check sharing the combined file.
+    def forbids(profile: Profile) -> str | None:
+        if breakage in strategies.applicable_breakages(profile):
+            return None
+        return f"it does not forbid {breakage} (validation.{strategies.BREAKAGES[breakage].validation} / line_rules)"
+
+    def build(ctx: ScenarioContext) -> Submitted:
+        return _submit(ctx, broken_line_plan(ctx.profile, ctx.seed, breakage))
+
+    build.__doc__ = f"A small valid file whose line 2 is broken by {breakage!r}: validation must name it."
+    scenario(broken_line_scenario(breakage), capability="validation", requests=3, applies=forbids)(build)
+
+
+for _breakage in strategies.BREAKAGES:
+    _register_broken_line(_breakage)
 
 
 def missing_file_id(profile: Profile, seed: int) -> str:

@@ -99,6 +99,7 @@ def test_list_contains_the_uploaded_file(
         "file_list",
         limit=100,
         stop=lambda got: any(item["id"] == file["id"] for item in got),
+        owned=api.owned,
     )
     if not any(item["id"] == file["id"] for item in items):
         raise inv.violation(

@@ -363,7 +363,7 @@ def test_batch_ids_are_uuids(finished: Callable[[str], Finished], api: ApiClient
         done = finished(name)
         for state in sup.states(sup.view(done)):
             seen[str(state.get("id"))] = f"scenario {name}"
-    page = inv.expect_ok(api.list_batches(limit=5), bc_profile, "batch_list")
+    page = sup.own_page(inv.expect_ok(api.list_batches(limit=5), bc_profile, None), bc_profile, "batch_list", api.owned)
     for item in page["data"]:
         seen.setdefault(str(item.get("id")), "the batch list")
     for batch_id, where in seen.items():

@@ -32,6 +32,7 @@ def _walk_batches(api: ApiClient, profile: Profile, ids: list[str], limit: int) 
         "batch_list",
         limit=limit,
         stop=lambda items: wanted <= {item["id"] for item in items},
+        owned=api.owned,
     )
 
 
@@ -61,7 +62,7 @@ def test_batch_list_first_page_says_has_more(
     """A page of `limit=1` while the caller has several batches MUST hold one batch and say
     `has_more: true`."""
     _known_ids(finished)
-    page = inv.expect_ok(api.list_batches(limit=1), bc_profile, "batch_list")
+    page = sup.own_page(inv.expect_ok(api.list_batches(limit=1), bc_profile, None), bc_profile, "batch_list", api.owned)
     inv.check_list_page(page, bc_profile, "the first page of the batch list (limit=1)")
     if len(page["data"]) != 1 or page["has_more"] is not True:
         raise inv.violation(
@@ -109,6 +110,7 @@ def test_file_list_walk_is_bounded_and_consistent(
         "file_list",
         limit=2,
         stop=lambda got: any(item["id"] == wanted for item in got),
+        owned=api.owned,
     )
     if not any(item["id"] == wanted for item in items):
         raise inv.violation(

@@ -64,7 +64,8 @@ def test_statuses_are_native_words(finished: Callable[[str], Finished], api: Api
         done = finished(name)
         for state in sup.states(sup.view(done)):
             seen.setdefault(str(state.get("status")), set()).add(name)
-    page = inv.expect_ok(api.list_batches(limit=bc_profile.batches.list_max_limit), bc_profile, "batch_list")
+    listed = api.list_batches(limit=bc_profile.batches.list_max_limit)
+    page = sup.own_page(inv.expect_ok(listed, bc_profile, None), bc_profile, "batch_list", api.owned)
     for item in page["data"]:
         seen.setdefault(str(item.get("status")), set()).add("the batch list")
     foreign = {status: sorted(where) for status, where in seen.items() if status not in native}
@@ -375,7 +376,8 @@ def _concurrency_limit(profile: Profile) -> str | None:
 
 def _open_batches(api: ApiClient, profile: Profile) -> int:
     """How many of the principal's batches (in the first list page) have not ended."""
-    page = inv.expect_ok(api.list_batches(limit=profile.batches.list_max_limit), profile, "batch_list")
+    listed = api.list_batches(limit=profile.batches.list_max_limit)
+    page = sup.own_page(inv.expect_ok(listed, profile, None), profile, "batch_list", api.owned)
     return sum(1 for item in page["data"] if item.get("status") not in profile.lifecycle.terminal)
 
 

@@ -64,11 +64,15 @@ def _forbids(breakage: str) -> Callable[[Profile], str | None]:
 
 
 BREAKAGE_PARAMS = [
-    pytest.param(name, marks=pytest.mark.applies.with_args(_forbids(name)), id=name) for name in strategies.BREAKAGES
+    pytest.param(
+        name,
+        marks=[pytest.mark.applies.with_args(_forbids(name)), pytest.mark.scenarios(sc.broken_line_scenario(name))],
+        id=name,
+    )
+    for name in strategies.BREAKAGES
 ]
 
 
-@pytest.mark.scenarios("broken_lines")
 @pytest.mark.parametrize("breakage", BREAKAGE_PARAMS)
 def test_broken_line_is_reported(
     breakage: str, finished: Callable[[str], Finished], bc_profile: Profile, bc_target: Target
@@ -79,13 +83,11 @@ def test_broken_line_is_reported(
     endpoint has, `stream: true`, another model, another method, a body that is not
     an object, an empty custom_id) MUST be reported in the batch's errors (OpenAI
     `errors.data`, ScaiGrid `errors`) with its 1-based line number, the code (and param) of
-    the profile's validation catalogue."""
-    every = _expected(bc_profile, bc_target.seed)
+    the profile's validation catalogue. Each breakage is its own small batch, so a target
+    that refuses one loses that check only."""
+    (expected,) = sc.broken_line_plan(bc_profile, bc_target.seed, breakage).expected
     inv.check_validation_errors(
-        finished("broken_lines").final,
-        [every[breakage]],
-        bc_profile,
-        broken_lines=[e.line for e in every.values()],
+        finished(sc.broken_line_scenario(breakage)).final, [expected], bc_profile, broken_lines=[expected.line]
     )
 
 

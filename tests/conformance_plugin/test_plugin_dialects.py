@@ -138,5 +138,5 @@ def test_reads_native(finished):
 def test_scenarios_submit_and_fetch_through_the_dialect(fake_suite: FakeSuite) -> None:
     fake_suite.write("test_native", NATIVE_SCENARIO)
     result = fake_suite.run("-v", "--profile", "scaigrid")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     assert "webhook receiver" not in result.stdout.str()  # no test of the webhooks capability

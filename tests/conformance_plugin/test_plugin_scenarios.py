@@ -97,7 +97,8 @@ def test_deselected_with_its_scenario(finished):
 """,
     )
     result = fake_suite.run()
-    result.assert_outcomes(passed=4, deselected=1)
+    # Four tests and the two scenarios' own checks.
+    result.assert_outcomes(passed=6, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "batchconf: submitting 2 scenario(s), 5 request(s): three, two",
@@ -123,10 +124,13 @@ def test_other():
     )
     result = fake_suite.run()
     result.assert_outcomes(passed=1, deselected=1)
+    assert "scenario[storage_only]" not in result.stdout.str()
     assert "needs scenario 'storage_only' of capability 'storage_layout'" in result.stdout.str()
 
 
-def test_a_failed_submission_errors_exactly_the_tests_that_need_it(fake_suite: FakeSuite) -> None:
+def test_a_failed_scenario_is_reported_once_and_blocks_exactly_the_tests_that_need_it(fake_suite: FakeSuite) -> None:
+    """Each failed scenario fails once, in its own check, with its cause; the tests reading
+    it are skipped as blocked (naming that check), and the others run."""
     fake_suite.write(
         "test_fail",
         """
@@ -151,9 +155,21 @@ def test_needs_rejected(finished):
     pass
 
 
+@pytest.mark.capability("create")
+@pytest.mark.scenarios("rejected")
+def test_needs_rejected_too(finished):
+    pass
+
+
 @pytest.mark.capability("lifecycle")
 @pytest.mark.scenarios("bogus_id")
 def test_needs_bogus(finished):
+    pass
+
+
+@pytest.mark.capability("lifecycle")
+@pytest.mark.scenarios("bogus_id", optional=True)
+def test_reads_bogus_if_it_finished(finished):
     pass
 
 
@@ -162,18 +178,27 @@ def test_independent():
     pass
 """,
     )
-    result = fake_suite.run("--results", "r.jsonl")
-    result.assert_outcomes(passed=1, errors=2)
+    result = fake_suite.run("--results", "r.jsonl", "-rs")
+    result.assert_outcomes(passed=2, failed=2, errors=0)
     assert result.ret == 1
     out = result.stdout.str()
-    assert "scenario 'rejected' could not be submitted: scenario 'rejected': could not create the batch: " in out
+    assert "3 blocked" in out
+    # The cause is told once per scenario, not once per test.
+    assert out.count("scenario 'rejected' could not be submitted: scenario 'rejected': could not create the batch: ") == 1
     assert "HTTP 400" in out
-    assert "scenario 'bogus_id' could not be polled: polling batch batch_nope: the target answered HTTP 404" in out
-    assert "2 scenario(s) failed: rejected, bogus_id (their tests will error)" in out
-    lines = {json.loads(x)["test"]: json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()}
-    assert lines["test_needs_rejected"]["outcome"] == "error"
-    assert "could not be submitted" in lines["test_needs_rejected"]["message"]
-    assert lines["test_independent"]["outcome"] == "passed"
+    assert out.count("scenario 'bogus_id' could not be polled: polling batch batch_nope: the target answered HTTP 404") == 1
+    assert "2 scenario(s) failed: rejected, bogus_id; each is reported once as batchconf::scenario[NAME]" in out
+    assert "Traceback" not in out
+    lines = {json.loads(x)["nodeid"]: json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()}
+    by_test = {line["test"]: line for line in lines.values()}
+    assert lines["batchconf::scenario[rejected]"]["outcome"] == "failed"
+    assert lines["batchconf::scenario[rejected]"]["capability"] == "create"
+    assert "could not be submitted" in lines["batchconf::scenario[rejected]"]["message"]
+    for test in ("test_needs_rejected", "test_needs_rejected_too", "test_needs_bogus"):
+        assert by_test[test]["outcome"] in ("blocked", "skipped"), by_test[test]
+        assert "see batchconf::scenario[" in by_test[test]["message"]
+    assert by_test["test_independent"]["outcome"] == "passed"
+    assert by_test["test_reads_bogus_if_it_finished"]["outcome"] == "passed"
 
 
 def test_a_wait_timeout_is_named_and_confined(fake_suite: FakeSuite) -> None:
@@ -199,7 +224,10 @@ def test_needs_stuck(finished):
 """,
     )
     result = fake_suite.run("--wait-timeout", "terminal=0.2")
-    result.assert_outcomes(errors=1)
+    # On the emulator a batch that never ends is a failure of the scenario (a URL target's
+    # would be pending instead).
+    result.assert_outcomes(failed=1)
+    assert "1 blocked" in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "*scenario 'stuck' could not be polled: batch batch_* did not reach a terminal status * within "
@@ -257,7 +285,7 @@ def test_b(bc_budget):
 """,
     )
     result = fake_suite.run("--max-requests", "4", "-rs")
-    result.assert_outcomes(passed=1, skipped=1)
+    result.assert_outcomes(passed=2, skipped=1)  # test_a and scenario "three"s own check
     assert "request budget exceeded: test_b's batch needs 1 request(s) but only 0 of" in result.stdout.str()
 
 
@@ -272,7 +300,7 @@ def test_a(finished):
 """,
     )
     result = fake_suite.run("--state-file", "state.json")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     assert "ignored: batches of the in-process emulator end with the run" in result.stdout.str()
     assert not (fake_suite.path / "state.json").exists()
 

@@ -109,7 +109,7 @@ def test_a_state_file_lets_a_later_run_resume_instead_of_submitting(
     args = _url_args(served, "--state-file", "state/run.json")
 
     first = fake_suite.run(*args)
-    first.assert_outcomes(passed=1)
+    first.assert_outcomes(passed=2)
     assert "batchconf: submitting 1 scenario(s), 2 request(s): counted" in first.stdout.str()
     state = json.loads((fake_suite.path / "state" / "run.json").read_text())
     assert state["target"] == served.base_url and state["profile"] == "openai"
@@ -117,7 +117,7 @@ def test_a_state_file_lets_a_later_run_resume_instead_of_submitting(
     assert (fake_suite.path / "resumed.txt").read_text() == "False"
 
     second = fake_suite.run(*args)
-    second.assert_outcomes(passed=1)
+    second.assert_outcomes(passed=2)
     assert "batchconf: resuming 1 scenario(s) from" in second.stdout.str()
     assert "batchconf: submitting" not in second.stdout.str()
     assert batch_id in second.stdout.str()
@@ -151,3 +151,32 @@ def test_a_url_target_has_a_default_budget_and_poll_interval(
             "batchconf: controls auto (probe GET /_emulator/info), budget 500 requests, poll interval 10s, *",
         ]
     )
+
+
+def test_a_batch_still_running_when_the_wait_runs_out_is_pending_and_resumable(
+    fake_suite: FakeSuite, served: ServedEmulator, fake_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL target's batch that outlives its wait is no verdict: the run says which batch is
+    pending, records it, exits 75 and a second run with the state file resumes it."""
+    import dataclasses
+
+    monkeypatch.setenv("BATCHCONF_API_KEY", fake_key)
+    fake_suite.write("test_counted", COUNTED)
+    before = served.emulator.timing
+    served.emulator.timing = dataclasses.replace(before, progression="manual")
+    try:
+        first = fake_suite.run(*_url_args(served, "--wait-timeout", "terminal=0.3", "-rs"))
+    finally:
+        served.emulator.timing = before
+    out = first.stdout.str()
+    assert first.ret == 75, out[-2000:]
+    assert "1 skipped, 1 blocked in" in out  # the scenario's check (pending) and its test
+    assert "pending (exit status 75): counted (batch_" in out
+    assert "--state-file " in out and "batchconf-state.json" in out
+    state = json.loads((fake_suite.path / "batchconf-state.json").read_text())
+    batch_id = state["scenarios"]["counted"]["batch_id"]
+
+    second = fake_suite.run(*_url_args(served, "--state-file", "batchconf-state.json"))
+    second.assert_outcomes(passed=2)
+    assert "batchconf: resuming 1 scenario(s)" in second.stdout.str() and batch_id in second.stdout.str()
+    assert (fake_suite.path / "builds.txt").read_text() == "x"

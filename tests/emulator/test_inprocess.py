@@ -133,10 +133,22 @@ def test_reset(plain: Emulator) -> None:
 
 
 def test_close_is_idempotent() -> None:
-    """Emulator.close() may be called twice; a context manager closes it too."""
+    """Emulator.close() releases the transport (a client made before can no longer reach it)
+    and may be called twice; leaving a `with` block closes it too."""
     emu = Emulator()
+    client = emu.http_client()
+    assert client.get("/v1/batches").status_code == 200
     emu.close()
+    with pytest.raises(RuntimeError, match="transport is closed"):
+        client.get("/v1/batches")
     emu.close()
+    with pytest.raises(RuntimeError, match="transport is closed"):
+        client.get("/v1/batches")
+    with Emulator() as scoped:
+        inner = scoped.http_client()
+        assert inner.get("/v1/batches").status_code == 200
+    with pytest.raises(RuntimeError, match="transport is closed"):
+        inner.get("/v1/batches")
 
 
 def test_faults_python_api(plain: Emulator) -> None:
