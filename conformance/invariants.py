@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from schemas import Profile
 from schemas._validation import SchemaValidationError, validate
 
+from ._checks import Checks
 from ._contract import (
     SPEC_COUNTS,
     SPEC_ENVELOPE,
@@ -56,6 +57,7 @@ __all__ = [
     "SPEC_EXACTLY_ONCE",
     "SPEC_LIST",
     "SPEC_RECORDS",
+    "Checks",
     "ContractViolation",
     "ExpectedLineError",
     "FinishedLike",
@@ -826,17 +828,36 @@ def check_finished(finished: FinishedLike, profile: Profile, *, every_transition
     """
     dialect: Dialect = adapter_for(profile)
     states = history(finished.created, finished.observation)
+    # Every invariant is checked, and every broken one reported: one schema nit must not
+    # hide a lost line.
+    checks = Checks()
     for index, state in enumerate(states):
-        check_schema(profile, "batch", state, f"observation #{index} of batch {finished.batch_id}")
-    check_initial_status(finished.created, profile)
-    check_status_path(observed_statuses(states), profile, every_transition=every_transition)
-    check_terminal_stays(states, profile)
-    check_timestamps(states, profile)
-    check_expires_at(states, profile)
-    check_request_counts(states, profile)
-    check_file_ids(states, profile)
-    check_records(finished.output_lines, finished.error_lines, profile)
-    check_line_counts(finished.final, finished.output_lines, finished.error_lines, profile)
+        with checks:
+            check_schema(profile, "batch", state, f"observation #{index} of batch {finished.batch_id}")
+    with checks:
+        check_initial_status(finished.created, profile)
+    with checks:
+        check_status_path(observed_statuses(states), profile, every_transition=every_transition)
+    with checks:
+        check_terminal_stays(states, profile)
+    with checks:
+        check_timestamps(states, profile)
+    with checks:
+        check_expires_at(states, profile)
+    with checks:
+        check_request_counts(states, profile)
+    with checks:
+        check_file_ids(states, profile)
+    with checks:
+        check_records(finished.output_lines, finished.error_lines, profile)
+    with checks:
+        check_line_counts(finished.final, finished.output_lines, finished.error_lines, profile)
+    with checks:
+        _check_accounted(finished, profile, dialect)
+    checks.raise_any()
+
+
+def _check_accounted(finished: FinishedLike, profile: Profile, dialect: Dialect) -> None:
     final = dialect.view(finished.final)
     accounted = final.status in profile.lifecycle.terminal and _accounts_every_line(profile, final)
     if accounted and final.total and final.total != len(finished.input_custom_ids):

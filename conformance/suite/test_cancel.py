@@ -44,30 +44,40 @@ def _check_cancel_response(response_body: Any, profile: Profile, what: str) -> N
 
 
 def _check_cancelled(run: sup.Run, profile: Profile, target: Target, done_ids: set[str]) -> None:
-    """The cancelled batch: every invariant, the lines finished before the cancel kept among
-    the successes, the others failures with the profile's cancelled code."""
-    sup.check_run(run, profile, target)
-    sup.expect_final_role(
-        run,
-        profile,
-        "cancelled",
-        "cancel-final",
-        "a cancelled batch did not end cancelled",
-        "lifecycle.transitions.cancelling",
-    )
-    kept = {line.get("custom_id") for line in run.output_lines}
-    if not done_ids <= kept:
-        raise inv.violation(
-            "cancel-keeps-results",
-            "lines finished before the cancel are missing from the success records",
-            received=sorted(str(k) for k in kept),
-            expected=f"at least {sorted(done_ids)}",
-            profile=profile,
-            key="output.unfinished_on_cancel",
+    """The cancelled batch: the lines finished before the cancel kept among the successes,
+    the others failures with the profile's cancelled code, and every invariant (each
+    reported: one does not hide another)."""
+    checks = inv.Checks()
+    with checks:
+        sup.expect_final_role(
+            run,
+            profile,
+            "cancelled",
+            "cancel-final",
+            "a cancelled batch did not end cancelled",
+            "lifecycle.transitions.cancelling",
         )
+    with checks:
+        kept = {line.get("custom_id") for line in run.output_lines}
+        if not done_ids <= kept:
+            raise inv.violation(
+                "cancel-keeps-results",
+                "lines finished before the cancel are missing from the success records",
+                received=sorted(str(k) for k in kept),
+                expected=f"at least {sorted(done_ids)}",
+                profile=profile,
+                key="output.unfinished_on_cancel",
+            )
     if profile.output.unfinished_on_cancel == "error_file":
-        inv.check_error_file_lines(run.error_lines, [profile.output.cancelled_code], profile, "output.cancelled_code")
-        inv.check_exactly_once(run.input_custom_ids, run.output_lines, run.error_lines)
+        with checks:
+            inv.check_error_file_lines(
+                run.error_lines, [profile.output.cancelled_code], profile, "output.cancelled_code"
+            )
+        with checks:
+            inv.check_exactly_once(run.input_custom_ids, run.output_lines, run.error_lines)
+    with checks:
+        sup.check_run(run, profile, target)
+    checks.raise_any()
 
 
 @pytest.mark.scenarios("cancel_validating")
@@ -81,15 +91,19 @@ def test_cancel_right_after_create(finished: Callable[[str], Finished], bc_profi
         body = inv.expect_ok(response, bc_profile, "batch")
         _check_cancel_response(body, bc_profile, "cancel right after create")
     run = sup.view(done)
-    sup.check_run(run, bc_profile, bc_target)
-    sup.expect_final_role(
-        run,
-        bc_profile,
-        "cancelled",
-        "cancel-final",
-        "a batch cancelled right after create did not end cancelled",
-        "lifecycle.cancellable",
-    )
+    checks = inv.Checks()
+    with checks:
+        sup.expect_final_role(
+            run,
+            bc_profile,
+            "cancelled",
+            "cancel-final",
+            "a batch cancelled right after create did not end cancelled",
+            "lifecycle.cancellable",
+        )
+    with checks:
+        sup.check_run(run, bc_profile, bc_target)
+    checks.raise_any()
 
 
 def _cancel_in(

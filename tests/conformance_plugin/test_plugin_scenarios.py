@@ -184,9 +184,14 @@ def test_independent():
     out = result.stdout.str()
     assert "3 blocked" in out
     # The cause is told once per scenario, not once per test.
-    assert out.count("scenario 'rejected' could not be submitted: scenario 'rejected': could not create the batch: ") == 1
+    assert (
+        out.count("scenario 'rejected' could not be submitted: scenario 'rejected': could not create the batch: ") == 1
+    )
     assert "HTTP 400" in out
-    assert out.count("scenario 'bogus_id' could not be polled: polling batch batch_nope: the target answered HTTP 404") == 1
+    assert (
+        out.count("scenario 'bogus_id' could not be polled: polling batch batch_nope: the target answered HTTP 404")
+        == 1
+    )
     assert "2 scenario(s) failed: rejected, bogus_id; each is reported once as batchconf::scenario[NAME]" in out
     assert "Traceback" not in out
     lines = {json.loads(x)["nodeid"]: json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()}

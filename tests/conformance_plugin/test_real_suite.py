@@ -57,7 +57,11 @@ def test_the_emulator_is_conformant_to_the_openai_profile(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("profile", "own_check"),
-    [("scaleway", "test_storage_layout.py::"), ("truefoundry", "test_gateways.py::"), ("scaigrid", "test_scaigrid.py::")],
+    [
+        ("scaleway", "test_storage_layout.py::"),
+        ("truefoundry", "test_gateways.py::"),
+        ("scaigrid", "test_scaigrid.py::"),
+    ],
 )
 def test_other_profiles_select_their_own_checks(profile: str, own_check: str) -> None:
     """Selection for another profile succeeds (exit 0) and keeps the checks of that
@@ -144,9 +148,11 @@ def test_a_target_whose_batches_never_finish_still_gets_its_auth_verdicts(
     results = tmp_path / "results.jsonl"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider"]
-            + ["--target-url", served.base_url, "--poll-interval", "0.05", "--wait-timeout", "terminal=1"]
-            + ["--no-target-controls", "-k", "test_auth", "--results", str(results)],
+            [
+                *(sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider"),
+                *("--target-url", served.base_url, "--poll-interval", "0.05", "--wait-timeout", "terminal=1"),
+                *("--no-target-controls", "-k", "test_auth", "--results", str(results)),
+            ],
             cwd=tmp_path,
             env={**os.environ, "BATCHCONF_API_KEY": fake_key},
             capture_output=True,
