@@ -2,7 +2,9 @@
 
 Each mutation is a contract violation; the suite must fail on every one of them. The suite
 runs in a fresh interpreter per mutation (`python -m pytest --pyargs conformance
---emulator-mutation NAME`), so this module never imports the suite.
+--emulator-mutation NAME`), so this module never imports the suite. The unmutated run goes
+first: when it cannot start (a harness error: an unknown profile, a bad option, a broken
+install), no mutation runs, since a score against a suite that cannot run would read as 0%.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MutantResult", "format_table", "run_mutant", "run_mutants"]
+__all__ = ["MutantResult", "format_table", "progress_line", "run_mutant", "run_mutants"]
 
 _FAILING = frozenset({"failed", "error"})
+#: Lines of a run's output kept for its report (the last ones: pytest's summary and reasons).
+_TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,24 @@ class MutantResult:
     def caught(self) -> bool:
         """The suite failed (exit 1) and named at least one failing check."""
         return self.exit_code == 1 and bool(self.catchers)
+
+    @property
+    def harness_error(self) -> bool:
+        """The suite could not run (pytest exit 2 or another code than 0 and 1): no verdict."""
+        return self.exit_code not in (0, 1)
+
+    def reason(self, lines: int = 5) -> str:
+        """The last meaningful lines of the run's output: pytest's separators, blank lines and
+        the repeats of one message (pytest prints an exit reason on stdout and stderr) left out."""
+        kept: list[str] = []
+        for raw in self.output_tail.splitlines():
+            line = raw.strip().removeprefix("! ").removesuffix(" !").strip("= ")
+            for prefix in ("_pytest.outcomes.Exit: ", "Exit: "):
+                line = line.removeprefix(prefix)
+            if not line.strip("=-_! ") or line in kept:
+                continue
+            kept.append(line)
+        return "\n".join(kept[-lines:])
 
 
 def run_mutant(
@@ -89,7 +111,7 @@ def run_mutant(
                     skipped += 1
                 if outcome in _FAILING:
                     catchers.append(str(record.get("nodeid")))
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-_TAIL_LINES:])
         return MutantResult(mutation, proc.returncode, tuple(catchers), seconds, run, tail, skipped)
 
 
@@ -99,8 +121,11 @@ def run_mutants(
     jobs: int = 2,
     profile: str = "openai",
     stop_at_first: bool = True,
+    progress: Callable[[MutantResult], None] | None = None,
 ) -> tuple[MutantResult, list[MutantResult]]:
-    """The unmutated baseline and one result per mutation (all of them by default)."""
+    """The unmutated baseline and one result per mutation (all of them by default), in the
+    order asked; none when the baseline is a harness error. `progress` is called with each
+    result as it finishes (the baseline first), from the worker threads."""
     from . import mutations_for
 
     catalogue = mutations_for(profile)
@@ -108,10 +133,33 @@ def run_mutants(
     unknown = sorted(set(selected) - set(catalogue))
     if unknown:
         raise ValueError(f"unknown mutations {unknown} for profile {profile!r}; known: {sorted(catalogue)}")
+    report = progress or (lambda _: None)
     baseline = run_mutant(None, profile=profile, stop_at_first=False)
+    report(baseline)
+    if baseline.harness_error:
+        return baseline, []
+
+    def one(name: str) -> MutantResult:
+        result = run_mutant(name, profile=profile, stop_at_first=stop_at_first)
+        report(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(lambda n: run_mutant(n, profile=profile, stop_at_first=stop_at_first), selected))
+        results = list(pool.map(one, selected))
     return baseline, results
+
+
+def progress_line(result: MutantResult) -> str:
+    """One line on a finished run: the unmutated one's exit and checks, or a mutation's
+    verdict and first catching test; with its time."""
+    took = f"({result.seconds:.1f} s)"
+    if result.mutation is None:
+        verdict = {0: "conformant", 1: "NOT conformant"}.get(result.exit_code, "harness error")
+        return f"unmutated: exit {result.exit_code}, {result.tests_run} checks, {verdict} {took}"
+    if result.caught:
+        first = result.catchers[0].removeprefix("conformance/suite/")
+        return f"{result.mutation}: caught by {first} {took}"
+    return f"{result.mutation}: MISSED (exit {result.exit_code}) {took}"
 
 
 def format_table(baseline: MutantResult, results: Sequence[MutantResult], profile: str = "openai") -> str:
