@@ -120,7 +120,7 @@ def test_check_help_shows_batchconfs_options_first(
 ) -> None:
     """`batchconf check --help` (and -h) prints batchconf's options with the plugin's flags,
     metavars and words, then one line on pytest's options, then examples; it runs no pytest."""
-    from conformance.plugin import _NO_CONTROLS, _OPTIONS
+    from conformance._options import NO_CONTROLS, OPTIONS
 
     assert main(["check", "-q", flag]) == 0
     assert pytest_calls == []
@@ -132,7 +132,7 @@ def test_check_help_shows_batchconfs_options_first(
     examples_at = out.index("examples:")
     assert options_at < pytest_line < examples_at
     assert "`batchconf check --pytest-help` shows pytest's" in flat
-    for option in (*_OPTIONS, _NO_CONTROLS):
+    for option in (*OPTIONS, NO_CONTROLS):
         at = out.index(f"  {option.flag}")
         assert options_at < at < pytest_line, option.flag
         assert " ".join(option.help.split()) in flat, option.flag

@@ -46,9 +46,9 @@ examples:
 
 def check_help_parser() -> argparse.ArgumentParser:
     """The parser whose help `batchconf check --help` prints: the plugin's options, with its
-    flags, metavars and words (`conformance.plugin`'s option table). It only formats help;
+    flags, metavars and words (`conformance._options`). It only formats help;
     the options themselves are parsed and validated by the plugin inside pytest."""
-    from conformance.plugin import _NO_CONTROLS, _OPTIONS
+    from conformance._options import NO_CONTROLS, OPTIONS
 
     parser = argparse.ArgumentParser(
         prog="batchconf check",
@@ -61,7 +61,7 @@ def check_help_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("batchconf options")
     group.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     group.add_argument("--pytest-help", action="store_true", help="show pytest's options and exit")
-    for option in (*_OPTIONS, _NO_CONTROLS):
+    for option in (*OPTIONS, NO_CONTROLS):
         kwargs: dict[str, object] = {"dest": option.dest, "help": option.help}
         if option.metavar:
             kwargs["metavar"] = option.metavar
