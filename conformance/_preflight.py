@@ -10,7 +10,9 @@ call the provider "not conformant". The preflight asks once, with a short connec
 3. is the key accepted (and the second principal's key, when one is given)?
 
 Any "no" is a `PreflightError` whose message names what failed (the URL, the variable that
-holds the key, the status and the target's own words) and never the key itself.
+holds the key, the status and the target's own words) and never the key itself. A target
+that answers otherwise, even with a 5xx, passes: its checks will say what is wrong, which is
+a verdict, where a preflight failure is none.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def _judge(response: ApiResponse, config: SuiteConfig, variable: str, redact: Ca
             f"is --target-url the API's base URL (the {config.profile.name} profile expects paths like "
             f"{config.profile.http.base_path or '/'}…)?"
         )
-    raise PreflightError(f"the target is not ready: {asked} answered HTTP {response.status} {said}".rstrip())
+    # Anything else (a 5xx, a 400 on the probe) is the target answering, however badly: the
+    # suite judges it, check by check, rather than giving no verdict at all.
 
 
 def _is_json(response: ApiResponse) -> bool:

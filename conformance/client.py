@@ -187,7 +187,7 @@ class ApiClient:
         parts = httpx.URL(url)
         same_origin = (parts.scheme, parts.host, parts.port) == (target.scheme, target.host, target.port)
         self._counter.calls += 1
-        response = self.http.request("GET", url, headers=self._auth_headers() if same_origin else {})
+        response = self._send(self.http.build_request("GET", url, headers=self._auth_headers() if same_origin else {}))
         body = response.content
         return ApiResponse(
             status=response.status_code,
@@ -200,6 +200,17 @@ class ApiClient:
         )
 
     # -- Plumbing ----------------------------------------------------------------------------
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        # A read that meets a dropped connection (a keep-alive the target closed after a
+        # 5xx, say) is sent once more on a fresh one: the suite judges answers, and a lost
+        # connection is not one. Writes are never repeated (they may have taken effect).
+        try:
+            return self.http.send(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if request.method != "GET":
+                raise
+            return self.http.send(request)
 
     def request(
         self,
@@ -240,13 +251,10 @@ class ApiClient:
         if files is not None:
             kwargs["files"] = dict(files)
         self._counter.calls += 1
-        if self.omit_headers:
-            built = self.http.build_request(method, url, **kwargs)
-            for name in self.omit_headers:
-                built.headers.pop(name, None)
-            response = self.http.send(built)
-        else:
-            response = self.http.request(method, url, **kwargs)
+        built = self.http.build_request(method, url, **kwargs)
+        for name in self.omit_headers:
+            built.headers.pop(name, None)
+        response = self._send(built)
         body = response.content
         return ApiResponse(
             status=response.status_code,

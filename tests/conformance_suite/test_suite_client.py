@@ -152,3 +152,32 @@ def test_get_url_sends_the_key_to_the_target_only() -> None:
     api.get_url("https://t:8000/x")
     assert [("Authorization" in r.headers) for r in rec.requests] == [True, False, False]
     assert same.operation == "download_results" and same.json is None and api.calls == 3
+
+
+def _flaky_transport(calls: list[str]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(200, json={"id": "batch_1", "object": "batch"})
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_read_on_a_dropped_connection_is_sent_once_more() -> None:
+    """A GET that meets a connection the target dropped is retried once, on a new one."""
+    calls: list[str] = []
+    http = httpx.Client(base_url="http://127.0.0.1:9/v1", transport=_flaky_transport(calls))
+    api = ApiClient(http, load_profile("openai"), api_key="k")
+    assert api.retrieve_batch("batch_1").status == 200
+    assert calls == ["GET", "GET"]
+
+
+def test_a_write_on_a_dropped_connection_is_not_repeated() -> None:
+    """A create is never sent twice: it may have taken effect."""
+    calls: list[str] = []
+    http = httpx.Client(base_url="http://127.0.0.1:9/v1", transport=_flaky_transport(calls))
+    api = ApiClient(http, load_profile("openai"), api_key="k")
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.create_batch({"input_file_id": "file-1"})
+    assert calls == ["POST"]
