@@ -87,7 +87,7 @@ def item_info(item: pytest.Item, marker: pytest.Mark, specs: Any) -> tuple[ItemI
                 f"{item.nodeid}: applies marker takes predicates profile -> reason | None, got {mark.args!r}"
             )
     test = getattr(item, "originalname", None) or item.name
-    return ItemInfo(item.nodeid, test, capability, tuple(names)), problems
+    return ItemInfo(item.nodeid, test, capability, tuple(names), item.path), problems
 
 
 #: Hosts from which a target reaches the suite's webhook receiver on 127.0.0.1.
