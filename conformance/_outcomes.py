@@ -56,17 +56,23 @@ def _location(report: pytest.TestReport) -> tuple[str, int]:
     return path, (lineno or 0) + 1
 
 
-def make_deviation(report: pytest.TestReport, fact: str, message: str) -> None:
+def make_deviation(item: pytest.Item, report: pytest.TestReport, fact: str, message: str) -> None:
     """Turn a failed call report into a deviation on `fact` (`"key (source: ...)"`)."""
     path, lineno = _location(report)
     report.outcome = "skipped"
     report.longrepr = (path, lineno, f"deviation from an inferred expectation ({fact}): {message}")
-    report.user_properties.append((OUTCOME_PROPERTY, DEVIATION))
+    _mark(item, report, DEVIATION)
 
 
-def make_blocked(report: pytest.TestReport) -> None:
+def make_blocked(item: pytest.Item, report: pytest.TestReport) -> None:
     """Mark a setup report skipped because a scenario failed as blocked."""
-    report.user_properties.append((OUTCOME_PROPERTY, BLOCKED))
+    _mark(item, report, BLOCKED)
+
+
+def _mark(item: pytest.Item, report: pytest.TestReport, outcome: str) -> None:
+    report.user_properties.append((OUTCOME_PROPERTY, outcome))
+    # The item's too: JUnit writes the properties of the teardown report, made later.
+    item.user_properties.append((OUTCOME_PROPERTY, outcome))
 
 
 def shorten_failure(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException]) -> None:

@@ -380,7 +380,7 @@ def pytest_runtest_makereport(
     if run is None or not run.engaged:
         return report
     if report.when == "setup" and report.skipped and _BLOCKED_KEY in item.stash:
-        make_blocked(report)
+        make_blocked(item, report)
         return report
     if not report.failed or call.excinfo is None or isinstance(item, ScenarioItem):
         return report
@@ -394,7 +394,7 @@ def pytest_runtest_makereport(
         and in_package(item)
         and not run.suite().strict
     ):
-        make_deviation(report, exc.inferred, str(exc))
+        make_deviation(item, report, exc.inferred, str(exc))
         run.deviations.append((item.nodeid, exc))
         return report
     if _short_tracebacks(item.config):
