@@ -170,7 +170,8 @@ def test_result_files_are_files_of_the_output_purpose(
     api: ApiClient, bc_profile: Profile, finished: Callable[[str], Finished]
 ) -> None:
     """The output and error files of a finished batch MUST be schema-valid file objects with
-    the profile's output purpose, downloadable, and named as the profile says."""
+    the profile's output purpose, downloadable, and named as the profile says where a source
+    says so (where the name is undocumented, as OpenAI's is, it is not checked at all)."""
     done = finished("mixed_results")
     final = done.final
     checked = 0
@@ -193,7 +194,10 @@ def test_result_files_are_files_of_the_output_purpose(
                 key="files.output_purpose",
             )
         name = template.format(batch_id=done.batch_id, filename="", stem="", dir="")
-        if template and file.get("filename") != name:
+        # A name nobody documents is the implementation's business (openai-batch-spec.md
+        # §3.3: "tests must not assert on it"), not even as a deviation.
+        documented = bool(template) and bc_profile.fact(key).verified
+        if documented and file.get("filename") != name:
             raise inv.violation(
                 "result-file-name",
                 f"{field} {file_id} is not named as the profile says",
