@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from schemas import Profile
+from schemas._profile import RejectedRequest
 from schemas._validation import SchemaValidationError, validate
 
 from ._checks import Checks
@@ -71,6 +72,7 @@ __all__ = [
     "check_line_counts",
     "check_list_page",
     "check_records",
+    "check_rejected_records",
     "check_request_counts",
     "check_result_refs",
     "check_schema",
@@ -668,8 +670,120 @@ def check_records(
     """The successes (`output_lines`) and failures (`error_lines`) obey the dialect's
     placement and shape rules, each valid against its schema (OpenAI: output-file lines are
     2xx responses, error-file lines failures; ScaiGrid: status "ok" with a response, status
-    "error" with an error)."""
-    adapter_for(profile).check_records(output_lines, error_lines)
+    "error" with an error), and carry what the profile requires of every record
+    (`output.request_id_required`: a `response.request_id` wherever there is a response)."""
+    dialect = adapter_for(profile)
+    dialect.check_records(output_lines, error_lines)
+    if profile.output.request_id_required:
+        for place, lines in zip(dialect.places, (output_lines, error_lines), strict=True):
+            _check_request_ids(lines, place, profile)
+
+
+def _check_request_ids(lines: Sequence[Mapping[str, Any]], place: str, profile: Profile) -> None:
+    """Every record of `lines` that has a `response` object (the OpenAI line format, the only
+    one `output.request_id_required` may be set for) names its request in `request_id`."""
+    for number, line in enumerate(lines, start=1):
+        response = line.get("response")
+        if not isinstance(response, Mapping):
+            continue
+        request_id = response.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise violation(
+                "records-request-id",
+                f"{place} record #{number} (custom_id {line.get('custom_id')!r}) has a response without "
+                "response.request_id (# is file order)",
+                received=line,
+                expected=f"response.request_id: a non-empty string, e.g. {profile.ids.request + 'abc123'!r}",
+                profile=profile,
+                key="output.request_id_required",
+            )
+
+
+def check_rejected_records(
+    output_lines: Sequence[Mapping[str, Any]],
+    error_lines: Sequence[Mapping[str, Any]],
+    rejected: Iterable[str],
+    rule: RejectedRequest,
+    profile: Profile,
+) -> None:
+    """The lines whose body the endpoint rejects (custom_ids `rejected`, the profile's
+    `rule`) are failure records of an HTTP exchange with the rule's status (OpenAI: in the
+    error file with `response.status_code` that status, `error` null and the rule's param in
+    `response.body.error.param`; ScaiGrid: an "error" record with code `http_<status>`);
+    every other line is a success. A record missing altogether is for `check_exactly_once`.
+
+    Placement rests on the shared contract; the status and param on the rule's facts, so a
+    target answering an unverified rule otherwise deviates rather than fails."""
+    dialect = adapter_for(profile)
+    success_place, failure_place = dialect.places
+    failing = set(rejected)
+    successes = {line.get("custom_id"): line for line in output_lines}
+    failures = {line.get("custom_id"): line for line in error_lines}
+    accepted = sorted(str(cid) for cid in failing if cid in successes and dialect.record(successes[cid]).ok)
+    if accepted:
+        raise violation(
+            "records-rejected-accepted",
+            f"the endpoint ({rule.endpoint}) answered bodies the profile says it rejects ({rule.field}: [])",
+            received={cid: successes[cid] for cid in accepted[:3]},
+            expected=f"HTTP {rule.status}, a record in {failure_place}",
+            profile=profile,
+            key=rule.key("status"),
+        )
+    wrong_output = sorted(str(cid) for cid in failing if cid in successes)
+    wrong_errors = sorted(str(cid) for cid in failures if cid not in failing)
+    if wrong_output or wrong_errors:
+        raise violation(
+            "records-placement",
+            "lines are in the wrong place of the results",
+            received={
+                f"failing lines in {success_place}": wrong_output,
+                f"good lines in {failure_place}": wrong_errors,
+            },
+            expected={failure_place: sorted(failing), success_place: "every other line"},
+            source=dialect.records_source,
+        )
+    want_code = dialect.http_error_code(rule.status)
+    for cid in sorted(c for c in failing if c in failures):
+        line = failures[cid]
+        record = dialect.record(line)
+        if not record.http or record.http_status != rule.status:
+            raise violation(
+                "records-http-failure",
+                f"the failure record of {cid!r} does not carry the HTTP {rule.status} its endpoint answers "
+                f"({rule.field}: [])",
+                received=line,
+                expected=dialect.http_failure_example(rule.status),
+                profile=profile,
+                key=rule.key("status"),
+            )
+        if record.code != want_code:
+            raise violation(
+                "records-http-failure",
+                f"the failure record of {cid!r} does not carry the HTTP failure as the dialect writes it",
+                received=line,
+                expected=dialect.http_failure_example(rule.status),
+                source=dialect.records_source,
+            )
+        if profile.output.line_format == "openai":
+            _check_rejected_param(line, cid, rule, profile)
+
+
+def _check_rejected_param(line: Mapping[str, Any], cid: str, rule: RejectedRequest, profile: Profile) -> None:
+    """An OpenAI-format failure record nests the endpoint's error envelope in
+    `response.body.error`: its `param` is the rule's."""
+    response = line.get("response")
+    body = response.get("body") if isinstance(response, Mapping) else None
+    error = body.get("error") if isinstance(body, Mapping) else None
+    got = error.get("param") if isinstance(error, Mapping) else None
+    if got != rule.param:
+        raise violation(
+            "records-rejected-param",
+            f"the failure record of {cid!r}: the endpoint's error names another param",
+            received=f"response.body.error = {error!r}",
+            expected=f"response.body.error.param = {rule.param!r}",
+            profile=profile,
+            key=rule.key("param"),
+        )
 
 
 def check_exactly_once(

@@ -2,21 +2,26 @@
 
 The default `MockBackend` is deterministic: the answer is derived from the request (the
 words of the prompt in reverse order, embeddings from a hash), with realistic response
-bodies and `usage`. `HttpBackend` forwards each line to a real OpenAI-compatible endpoint
-(vLLM, llama.cpp, Ollama) instead.
+bodies and `usage`. The bodies a provider's endpoints reject when a line runs are profile
+data (`[rejected_requests]`): `MockBackend.for_profile` answers each of them with the
+status and error envelope the profile states. `HttpBackend` forwards each line to a real
+OpenAI-compatible endpoint (vLLM, llama.cpp, Ollama) instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from schemas import Profile, load_profile
+from schemas._profile import RejectedRequest
+
 from ._faults import default_error_body
 
-__all__ = ["CatalogueBackend", "HttpBackend", "LineRequest", "MockBackend", "ModelBackend", "Reply"]
+__all__ = ["CatalogueBackend", "HttpBackend", "LineRequest", "MockBackend", "ModelBackend", "Reply", "rejections_of"]
 
 
 @dataclass(slots=True)
@@ -84,6 +89,28 @@ def _bad_request(message: str, param: str | None = None) -> Reply:
     return Reply(400, body)
 
 
+def _rejection(rule: RejectedRequest) -> Reply:
+    """The profile's answer to a body its endpoint rejects, in the error envelope of an
+    OpenAI-compatible endpoint (`type` from the status where the profile's dialect has none)."""
+    body = default_error_body(rule.status, rule.message)
+    error = body["error"]
+    if rule.type is not None:
+        error["type"] = rule.type
+    error["param"] = rule.param
+    error["code"] = rule.code
+    return Reply(rule.status, body)
+
+
+def rejections_of(profile: Profile) -> dict[str, RejectedRequest]:
+    """The bodies `profile`'s endpoints reject, by endpoint, with those of the
+    OpenAI-compatible surface it declares beside its own (`[compat]`) where it states none."""
+    rules: dict[str, RejectedRequest] = {}
+    if profile.compat is not None:
+        rules.update(load_profile(profile.compat.openai_profile).rejected_requests)
+    rules.update(profile.rejected_requests)
+    return rules
+
+
 class MockBackend:
     """Deterministic answers for chat, completions, responses, embeddings, moderations and
     audio transcriptions.
@@ -91,10 +118,16 @@ class MockBackend:
     Token counts are word counts. `embedding_dimensions` is used when the request does not
     ask for `dimensions`. ScaiGrid's `/v1/inference/chat` and `/v1/inference/embed` take
     OpenAI-shaped bodies and answer like chat completions and embeddings.
+
+    `rejections` are the bodies the provider's endpoints reject (`rejections_of(profile)`,
+    or `for_profile`): a line whose body has the rule's field as an empty array gets the
+    rule's status and error, as the provider answers it. Any other body the mock cannot
+    serve (no messages at all, an unknown endpoint) gets a generic 400 line error.
     """
 
-    def __init__(self, embedding_dimensions: int = 16) -> None:
+    def __init__(self, embedding_dimensions: int = 16, rejections: Mapping[str, RejectedRequest] | None = None) -> None:
         self.embedding_dimensions = embedding_dimensions
+        self.rejections: dict[str, RejectedRequest] = dict(rejections or {})
         # One table: an endpoint is served by exactly one handler; aliases of the same
         # endpoint in other dialects (Azure's unversioned path, ScaiGrid's native paths)
         # share it, so they answer identically.
@@ -110,8 +143,17 @@ class MockBackend:
             "/v1/audio/transcriptions": self._transcription,
         }
 
+    @classmethod
+    def for_profile(cls, profile: Profile, embedding_dimensions: int = 16) -> MockBackend:
+        """A mock that rejects the bodies `profile` says its endpoints reject."""
+        return cls(embedding_dimensions, rejections=rejections_of(profile))
+
     def execute(self, request: LineRequest) -> Reply:
-        """Answer one line; unsupported endpoints get a 400 line error, never an exception."""
+        """Answer one line; a body the profile says is rejected gets its answer, unsupported
+        endpoints a 400 line error, never an exception."""
+        rule = self.rejections.get(request.endpoint)
+        if rule is not None and request.body.get(rule.field) == []:
+            return _rejection(rule)
         handler = self._handlers.get(request.endpoint)
         if handler is None:
             return _bad_request(f"The mock backend does not implement {request.endpoint}.", "url")

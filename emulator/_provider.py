@@ -64,7 +64,7 @@ class Provider:
         self.clock: Clock = clock or VirtualClock()
         self._timing = timing or TimingModel()
         self.store = store or ObjectStore()
-        self.backend: ModelBackend = backend or MockBackend()
+        self.backend: ModelBackend = backend or MockBackend.for_profile(profile)
         if profile.models.catalogue:
             self.backend = CatalogueBackend(self.backend, profile.models.catalogue, self._served_models)
         self.seed = seed if seed is not None else 0

@@ -40,6 +40,7 @@ __all__ = [
     "ModelRules",
     "OutputRules",
     "Profile",
+    "RejectedRequest",
     "RenderedError",
     "StorageRules",
     "UnknownProfileError",
@@ -149,6 +150,33 @@ class LineError:
         values = _SafeFields(fields)
         param = self.param.format_map(values) if self.param else None
         return self.code, self.message.format_map(values), param
+
+
+@dataclass(frozen=True)
+class RejectedRequest:
+    """A request body an endpoint rejects when a batch line runs (`[rejected_requests]`).
+
+    The body whose `field` is an empty array is answered HTTP `status` with the dialect's
+    error envelope: `type` (None where the envelope has none), `code` and `param` (None for
+    null) and `message`. The suite makes lines fail with it on any target, without admin
+    routes; the emulator's mock backend answers it so.
+    """
+
+    endpoint: str
+    field: str
+    status: int
+    type: str | None
+    code: str | None
+    param: str | None
+    message: str
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The rejected request body for `model`."""
+        return {"model": model, self.field: []}
+
+    def key(self, fact: str) -> str:
+        """The dotted profile key of one of its facts (`status`, `param`, ...), for citations."""
+        return f"rejected_requests.{self.endpoint}.{fact}"
 
 
 class _SafeFields(dict[str, object]):
@@ -296,6 +324,7 @@ class FileRules:
     list_default_limit: int
     list_max_limit: int
     list_default_order: str
+    require_jsonl_extension: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,6 +367,7 @@ class OutputRules:
     cancelled_code: str
     cancelled_message: str
     failed_error_file: bool = False
+    request_id_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -479,6 +509,7 @@ class Profile:
     variant: str | None = None
     compat: CompatRules | None = None
     webhooks: WebhookRules | None = None
+    rejected_requests: Mapping[str, RejectedRequest] = field(default_factory=lambda: MappingProxyType({}))
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def has(self, capability: str) -> bool:
@@ -802,6 +833,40 @@ def _parse_validation(t: FactTable) -> dict[str, LineError]:
     return out
 
 
+def _parse_rejected(t: FactTable, *, typed: bool) -> dict[str, RejectedRequest]:
+    """`[rejected_requests]`: one sub-table per endpoint (a line's url)."""
+    out: dict[str, RejectedRequest] = {}
+    for endpoint in t.names():
+        e = t.table(endpoint)
+        assert e is not None
+        if not endpoint.startswith("/") or "." in endpoint:
+            raise t.error(endpoint, "expected an endpoint path such as '/v1/chat/completions'")
+        empty = e.get("empty_field", str)
+        if not empty:
+            raise e.error("empty_field", "names the body field sent as an empty array; must not be empty")
+        status = e.get("status", int)
+        if not 400 <= status <= 599:
+            raise e.error("status", f"a rejection is an HTTP error status (4xx or 5xx), got {status}")
+        if typed:
+            kind: str | None = e.get("type", str)
+        elif e.has("type"):
+            raise e.error("type", "this dialect's error envelope has no `type`; remove it")
+        else:
+            kind = None
+        out[endpoint] = RejectedRequest(
+            endpoint,
+            empty,
+            status,
+            kind,
+            _str_or_none(e.get("code", str, "")),
+            _str_or_none(e.get("param", str, "")),
+            e.get("message", str),
+        )
+        e.done()
+    t.done()
+    return out
+
+
 def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
     provenance: dict[str, Provenance] = {}
     root = FactTable(
@@ -911,7 +976,10 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         list_default_limit=_ints(ft, "list_default_limit"),
         list_max_limit=_ints(ft, "list_max_limit"),
         list_default_order=ft.get("list_default_order", str),
+        require_jsonl_extension=ft.get("require_jsonl_extension", bool, False),
     )
+    if files.require_jsonl_extension and not files.batch_file_extension:
+        raise ft.error("require_jsonl_extension", "needs a batch_file_extension to require")
     if files.api and files.batch_purpose not in files.upload_purposes:
         raise ft.error("batch_purpose", f"{files.batch_purpose!r} is not among upload_purposes")
     ft.done()
@@ -951,7 +1019,10 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         cancelled_code=ot.get("cancelled_code", str),
         cancelled_message=ot.get("cancelled_message", str),
         failed_error_file=ot.get("failed_error_file", bool, False),
+        request_id_required=ot.get("request_id_required", bool, False),
     )
+    if output.request_id_required and output.line_format != "openai":
+        raise ot.error("request_id_required", "response.request_id belongs to line_format = 'openai' records")
     if output.failed_error_file and output.location != "files_api":
         raise ot.error("failed_error_file", "an error file of a failed batch needs location = 'files_api'")
     if output.location not in _OUTPUT_LOCATIONS:
@@ -1040,6 +1111,8 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
 
     errors = _parse_errors(need("errors"), typed=dialect in _DIALECTS_WITH_ERROR_TYPE)
     validation = _parse_validation(need("validation"))
+    rejected_t = section("rejected_requests", required=False)
+    rejected = _parse_rejected(rejected_t, typed=dialect in _DIALECTS_WITH_ERROR_TYPE) if rejected_t is not None else {}
 
     deviations: list[Deviation] = []
     for i, d in enumerate(raw.get("deviations", [])):
@@ -1090,6 +1163,7 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
         variant=variant,
         compat=compat,
         webhooks=webhooks,
+        rejected_requests=MappingProxyType(rejected),
         raw=MappingProxyType(dict(raw)),
     )
 

@@ -5,12 +5,12 @@ submits few batches. Every builder is deterministic given the profile and the se
 test can rebuild what was submitted (`mixed_plan`, `broken_plan`) instead of relying on
 state kept by the builder, which a run resumed from a state file would not have.
 
-Per-line HTTP failures come from the emulator's fault rules (`Control.add_fault`), set only
-when the target has controls; elsewhere the mixed batch degrades to "all succeed" and the
-tests that need failures carry `needs_control`. `mixed_endpoints` makes lines fail without
-any admin route: with requests the endpoint itself rejects (a chat with no messages, an
-embeddings request with no input). The webhook scenarios subscribe their batches to the
-run's webhook receiver (`ScenarioContext.webhook_url`).
+Per-line HTTP failures need no admin route: `mixed_results`, `all_fail` and
+`mixed_endpoints` make lines fail with requests the endpoint itself rejects when it runs
+them (the profile's `[rejected_requests]`, e.g. a chat whose `messages` is empty), so the
+error-file, records and counts checks run against any target, a real provider included.
+The webhook scenarios subscribe their batches to the run's webhook receiver
+(`ScenarioContext.webhook_url`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import Profile
+from schemas._profile import RejectedRequest
 
 from .. import strategies
 from ..client import ApiClient, ApiResponse
@@ -28,7 +29,6 @@ from ..scenarios import ScenarioContext, ScenarioError, Submitted, scenario
 
 __all__ = [
     "CANCEL_RESPONSES",
-    "FAULT_STATUS",
     "MIXED_ENDPOINT_LINES",
     "MIXED_FAILING",
     "MIXED_SUCCEEDING",
@@ -36,6 +36,7 @@ __all__ = [
     "InconsistentPlan",
     "MixedEndpointsPlan",
     "MixedPlan",
+    "all_fail_plan",
     "broken_line_plan",
     "broken_line_scenario",
     "broken_plan",
@@ -44,12 +45,11 @@ __all__ = [
     "mixed_endpoints_plan",
     "mixed_plan",
     "rejected_line",
+    "rejection",
     "seen_by_builder",
     "stem",
 ]
 
-#: HTTP status of the injected per-line failures.
-FAULT_STATUS = 500
 MIXED_SUCCEEDING = 4
 MIXED_FAILING = 2
 #: The cancel response of `cancel_validating`, by batch id (absent when resumed from a state file).
@@ -70,11 +70,39 @@ def stem(name: str, seed: int) -> str:
     return f"{name}-{seed}"
 
 
-def rejected_line(endpoint: str, model: str, custom_id: str) -> dict[str, Any]:
-    """A line valid as a request line whose body its endpoint rejects (HTTP 400): a chat
-    with no messages, an embeddings request with no input. It fails without any admin route."""
-    field = "input" if endpoint.endswith(("/embeddings", "/embed", "/moderations", "/responses")) else "messages"
-    return {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": {"model": model, field: []}}
+def rejected_line(endpoint: str, model: str, custom_id: str, profile: Profile | None = None) -> dict[str, Any]:
+    """A line valid as a request line whose body its endpoint rejects when it runs: with
+    `profile`, the body its `[rejected_requests]` states for `endpoint`; else (or where it
+    states none) a chat with no messages, an embeddings request with no input. It fails
+    without any admin route."""
+    rule = profile.rejected_requests.get(endpoint) if profile is not None else None
+    if rule is not None:
+        body = rule.body(model)
+    else:
+        field = "input" if endpoint.endswith(("/embeddings", "/embed", "/moderations", "/responses")) else "messages"
+        body = {"model": model, field: []}
+    return {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
+
+
+def rejection(profile: Profile) -> RejectedRequest | None:
+    """What the profile says the endpoint of the suite's batches rejects (None: nothing)."""
+    return profile.rejected_requests.get(strategies.default_endpoint(profile))
+
+
+def _rejects_a_body(profile: Profile) -> str | None:
+    if rejection(profile) is None:
+        endpoint = strategies.default_endpoint(profile)
+        return f"its profile names no body {endpoint} rejects (rejected_requests.{endpoint})"
+    return None
+
+
+def _rejected_batch(profile: Profile, n: int, prefix: str) -> strategies.GeneratedBatch:
+    """`n` lines `{prefix}-{i}`, each a body the default endpoint rejects."""
+    endpoint, model = strategies.default_endpoint(profile), profile.models.default
+    lines = [rejected_line(endpoint, model, f"{prefix}-{i}", profile) for i in range(n)]
+    return strategies.GeneratedBatch(
+        endpoint, model, tuple(lines), strategies.encode_lines(lines), tuple(str(line["custom_id"]) for line in lines)
+    )
 
 
 def _submit(ctx: ScenarioContext, batch: strategies.GeneratedBatch, **create: Any) -> Submitted:
@@ -92,49 +120,48 @@ def all_succeed(ctx: ScenarioContext) -> Submitted:
 
 @dataclass(frozen=True)
 class MixedPlan:
-    """What `mixed_results` submits: the batch, and which custom_ids are made to fail."""
+    """What `mixed_results` submits: the batch, the custom_ids whose body the endpoint
+    rejects, and the profile's rule for that rejection."""
 
     batch: strategies.GeneratedBatch
     failing: tuple[str, ...]
-    fault_pattern: str
+    rejection: RejectedRequest
 
 
 def mixed_plan(profile: Profile, seed: int) -> MixedPlan:
-    """The `mixed_results` input: successes and failures interleaved (failures on lines 2 and 5)."""
+    """The `mixed_results` input: successes and rejected lines interleaved (lines 2 and 5
+    are bodies the endpoint rejects, custom_ids `{stem}-fail-{i}`)."""
+    rule = rejection(profile)
+    assert rule is not None, "mixed_results does not apply to this profile"
     prefix = stem("mixed_results", seed)
     ok = strategies.build_valid(
         profile, strategies.batch_size(profile, MIXED_SUCCEEDING + MIXED_FAILING) - MIXED_FAILING, prefix=f"{prefix}-ok"
     )
-    bad = strategies.build_valid(profile, MIXED_FAILING, prefix=f"{prefix}-fail")
+    bad = _rejected_batch(profile, MIXED_FAILING, f"{prefix}-fail")
     lines = [ok.lines[0], bad.lines[0], ok.lines[1], ok.lines[2], bad.lines[1], *ok.lines[3:]]
     ids = tuple(str(line["custom_id"]) for line in lines)
     batch = strategies.GeneratedBatch(ok.endpoint, ok.model, tuple(lines), strategies.encode_lines(lines), ids)
-    return MixedPlan(batch, bad.custom_ids, f"{prefix}-fail-*")
+    return MixedPlan(batch, bad.custom_ids, rule)
 
 
-@scenario("mixed_results", capability="records", requests=MIXED_SUCCEEDING + MIXED_FAILING)
+@scenario("mixed_results", capability="records", requests=MIXED_SUCCEEDING + MIXED_FAILING, applies=_rejects_a_body)
 def mixed_results(ctx: ScenarioContext) -> Submitted:
-    """Six lines, two of which fail with HTTP 500 on targets with controls (a fault rule on
-    their custom_ids); elsewhere all six succeed."""
-    plan = mixed_plan(ctx.profile, ctx.seed)
-    if ctx.control is not None:
-        ctx.control.add_fault(plan.fault_pattern, status_code=FAULT_STATUS)
-    return _submit(ctx, plan.batch)
+    """Six lines, two of which (lines 2 and 5) carry a body the endpoint rejects when it runs
+    them (the profile's rejected_requests): they fail on any target, with or without admin
+    routes."""
+    return _submit(ctx, mixed_plan(ctx.profile, ctx.seed).batch)
 
 
-def all_fail_pattern(seed: int) -> str:
-    """The fault pattern of `all_fail`."""
-    return f"{stem('all_fail', seed)}-*"
+def all_fail_plan(profile: Profile, seed: int) -> strategies.GeneratedBatch:
+    """The `all_fail` input: lines `{stem}-{i}` whose every body the endpoint rejects."""
+    return _rejected_batch(profile, strategies.batch_size(profile, 2), stem("all_fail", seed))
 
 
-@scenario("all_fail", capability="records", requests=2)
+@scenario("all_fail", capability="records", requests=2, applies=_rejects_a_body)
 def all_fail(ctx: ScenarioContext) -> Submitted:
-    """Two lines that both fail with HTTP 400 (fault rule): needs controls."""
-    if ctx.control is None:
-        raise ScenarioError("all_fail needs the emulator's admin routes to make every line fail")
-    batch = strategies.build_valid(ctx.profile, strategies.batch_size(ctx.profile, 2), prefix=stem(ctx.name, ctx.seed))
-    ctx.control.add_fault(all_fail_pattern(ctx.seed), status_code=400)
-    return _submit(ctx, batch)
+    """Two lines that both fail: each a body the endpoint rejects when it runs it (the
+    profile's rejected_requests), so no admin route is needed."""
+    return _submit(ctx, all_fail_plan(ctx.profile, ctx.seed))
 
 
 @scenario("cancel_validating", capability="cancel", requests=3)

@@ -147,10 +147,16 @@ def test_unknown_file_is_404(api: ApiClient, bc_profile: Profile, operation: str
 
 
 def test_non_jsonl_file_is_refused(api: ApiClient, bc_profile: Profile) -> None:
-    """Where the profile names a batch file extension, uploading a batch file of another
-    type (plain text named .txt) MUST be refused with the catalogue's `invalid_file_format`."""
-    if not bc_profile.files.batch_file_extension or "invalid_file_format" not in bc_profile.errors:
-        pytest.skip(f"profile {bc_profile.name!r} names no batch file extension (files.batch_file_extension)")
+    """Where the profile says uploads are checked (by name, files.require_jsonl_extension, or
+    by first line, files.check_first_line_is_json), uploading a batch file of another type
+    (plain text named .txt) MUST be refused with the catalogue's `invalid_file_format`."""
+    files = bc_profile.files
+    checked = files.require_jsonl_extension or files.check_first_line_is_json
+    if not checked or not files.batch_file_extension or "invalid_file_format" not in bc_profile.errors:
+        pytest.skip(
+            f"profile {bc_profile.name!r} checks no batch upload (files.require_jsonl_extension, "
+            "files.check_first_line_is_json)"
+        )
     response = api.upload_file(b"this is not a batch file\n", "notes.txt")
     inv.expect_error(response, bc_profile, "invalid_file_format")
 

@@ -4,7 +4,7 @@ and error files of OpenAI, the "ok" and "error" records of ScaiGrid's one result
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,23 +19,14 @@ from . import _support as sup
 
 pytestmark = pytest.mark.capability("records")
 
-#: Scenarios with result records: all succeed, mixed successes and HTTP failures, all fail.
+#: Scenarios with result records: all succeed, successes mixed with lines the endpoint
+#: rejects, all rejected. None needs an admin route: the failing lines carry bodies the
+#: endpoint itself rejects (the profile's rejected_requests).
 RECORD_SCENARIOS = [
     pytest.param("all_succeed", marks=pytest.mark.scenarios("all_succeed"), id="all_succeed"),
     pytest.param("mixed_results", marks=pytest.mark.scenarios("mixed_results"), id="mixed_results"),
-    pytest.param("all_fail", marks=[pytest.mark.scenarios("all_fail"), pytest.mark.needs_control], id="all_fail"),
+    pytest.param("all_fail", marks=pytest.mark.scenarios("all_fail"), id="all_fail"),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _forget_scenario_faults(request: pytest.FixtureRequest, bc_target: Target) -> Iterator[None]:
-    """The fault rules the scenarios set are needed only until the scenarios finished
-    (before any test body): remove them so later batches are unaffected."""
-    if bc_target.controls:
-        control = request.getfixturevalue("control")
-        control.remove_faults(sc.mixed_plan(bc_target.profile, bc_target.seed).fault_pattern)
-        control.remove_faults(sc.all_fail_pattern(bc_target.seed))
-    yield
 
 
 @pytest.mark.parametrize("name", RECORD_SCENARIOS)
@@ -98,43 +89,14 @@ def test_batch_with_line_failures_completes(
 def test_http_failures_go_to_the_error_file(
     finished: Callable[[str], Finished], bc_profile: Profile, bc_target: Target
 ) -> None:
-    """Lines answered with an HTTP error MUST be failure records carrying that status as the
-    dialect writes it (OpenAI: in the error file with `response.status_code` the error
-    status and `error` null; ScaiGrid: status "error" with code `http_<status>`) and every
-    other line a success. Without controls no line is made to fail, and every line MUST
-    succeed."""
+    """Lines whose body the endpoint rejects (the profile's rejected_requests: e.g. a chat
+    with an empty `messages`) MUST be failure records carrying the endpoint's HTTP status as
+    the dialect writes it (OpenAI: in the error file with `response.status_code` that status,
+    `error` null and the endpoint's error, with its `param`, in `response.body`; ScaiGrid:
+    status "error" with code `http_<status>`), and every other line a success."""
     run = sup.view(finished("mixed_results"))
-    dialect = sup.dialect(bc_profile)
-    success_place, failure_place = dialect.places
     plan = sc.mixed_plan(bc_profile, bc_target.seed)
-    failing = set(plan.failing) if bc_target.controls else set()
-    in_errors = {line.get("custom_id"): line for line in run.error_lines}
-    in_output = {line.get("custom_id") for line in run.output_lines}
-    wrong_output = sorted(cid for cid in in_output if cid in failing)
-    wrong_errors = sorted(str(cid) for cid in in_errors if cid not in failing)
-    if wrong_output or wrong_errors:
-        raise inv.violation(
-            "records-placement",
-            "lines are in the wrong place of the results",
-            received={
-                f"failing lines in {success_place}": wrong_output,
-                f"good lines in {failure_place}": wrong_errors,
-            },
-            expected={failure_place: sorted(failing), success_place: "every other line"},
-            source=dialect.records_source,
-        )
-    want_code = dialect.http_error_code(sc.FAULT_STATUS)
-    for cid in failing:
-        line = in_errors.get(cid) or {}
-        record = dialect.record(line)
-        if not record.http or record.http_status != sc.FAULT_STATUS or record.code != want_code:
-            raise inv.violation(
-                "records-http-failure",
-                f"the failure record of {cid!r} does not carry the HTTP failure",
-                received=line,
-                expected=dialect.http_failure_example(sc.FAULT_STATUS),
-                source=dialect.records_source,
-            )
+    inv.check_rejected_records(run.output_lines, run.error_lines, plan.failing, plan.rejection, bc_profile)
 
 
 def _check_refs(final: dict[str, Any], profile: Profile, what: str) -> None:
@@ -155,14 +117,20 @@ def _check_refs(final: dict[str, Any], profile: Profile, what: str) -> None:
             )
 
 
-@pytest.mark.needs_control
 @pytest.mark.scenarios("all_fail")
-def test_no_output_file_when_nothing_succeeded(finished: Callable[[str], Finished], bc_profile: Profile) -> None:
+def test_no_output_file_when_nothing_succeeded(
+    finished: Callable[[str], Finished], bc_profile: Profile, bc_target: Target
+) -> None:
     """A batch none of whose lines succeeded MUST complete with the result references the
     dialect gives failures only (OpenAI: `output_file_id` null unless the profile says an
     empty output file is created, and an error file holding every line; ScaiGrid: a
     `results_url` whose records are all "error")."""
-    _check_refs(sup.view(finished("all_fail")).final, bc_profile, "an all-failed batch")
+    run = sup.view(finished("all_fail"))
+    _check_refs(run.final, bc_profile, "an all-failed batch")
+    rule = sc.rejection(bc_profile)
+    assert rule is not None, "all_fail applies only where the profile names a rejected body"
+    failing = sc.all_fail_plan(bc_profile, bc_target.seed).custom_ids
+    inv.check_rejected_records(run.output_lines, run.error_lines, failing, rule, bc_profile)
 
 
 @pytest.mark.scenarios("all_succeed")

@@ -131,7 +131,9 @@ class FileService:
 
     def _looks_like_jsonl(self, filename: str, fileobj: IO[bytes]) -> bool:
         rules = self.profile.files
-        if rules.batch_file_extension and not filename.lower().endswith(rules.batch_file_extension):
+        # The name counts only where the profile says the provider refuses other names: the
+        # SDK names raw bytes "upload", and a JSONL upload so named is accepted elsewhere.
+        if rules.require_jsonl_extension and not filename.lower().endswith(rules.batch_file_extension):
             return False
         if not rules.check_first_line_is_json:
             return True

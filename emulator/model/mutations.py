@@ -62,6 +62,21 @@ def _http_errors_in_output(lines: ResultLines, **_: Any) -> ResultLines:
     return lines
 
 
+def _without_request_id(line: bytes) -> bytes:
+    record = orjson.loads(line)
+    response = record.get("response")
+    if not isinstance(response, dict) or "request_id" not in response:
+        return line
+    del response["request_id"]
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _drop_request_ids(lines: ResultLines, **_: Any) -> ResultLines:
+    lines.output = [_without_request_id(line) for line in lines.output]
+    lines.errors = [_without_request_id(line) for line in lines.errors]
+    return lines
+
+
 def _success_in_errors(lines: ResultLines, **_: Any) -> ResultLines:
     if lines.output:
         lines.errors = [lines.output[0], *lines.errors]
@@ -170,6 +185,13 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         two_files,
     )
     add(
+        "request_id_missing",
+        "result records that got a response omit response.request_id although the profile requires it",
+        seams.RESULTS_LINES,
+        _drop_request_ids,
+        profile.output.request_id_required,
+    )
+    add(
         "success_in_error_file",
         "one successful line is written to the error file",
         seams.RESULTS_LINES,
@@ -217,7 +239,8 @@ def model_mutations(profile: Profile) -> list[Mutation]:
         "a non-JSONL batch upload is accepted",
         seams.UPLOAD_JSONL_CHECK,
         constant(False),
-        profile.files.api,
+        # Only where an upload is checked at all (by its name or its first line).
+        profile.files.api and (profile.files.require_jsonl_extension or profile.files.check_first_line_is_json),
     )
     add(
         "validation_error_without_line",

@@ -14,6 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emulator import Emulator, HttpBackend, LineRequest, MockBackend, SyncASGITransport
+from emulator._backend import rejections_of
+from schemas import load_profile
+from schemas._profile import RejectedRequest
 
 
 def _req(endpoint: str, body: dict[str, Any]) -> LineRequest:
@@ -247,3 +250,100 @@ def test_trailing_slash_is_a_404_envelope_not_a_redirect() -> None:
         resp = http.get("/v1/batches/")
         assert resp.status_code == 404
         assert resp.json()["error"]["code"] == "unknown_url"
+
+
+# -- Bodies the provider's endpoints reject (profile data: [rejected_requests]) ---------------
+
+
+def test_profile_mock_rejects_an_empty_messages_array_as_openai_does() -> None:
+    """For the openai profile, a chat whose `messages` is empty gets the answer the profile
+    records from the live API: 400 with the whole envelope (message, type, param, code)."""
+    profile = load_profile("openai")
+    rule = profile.rejected_requests["/v1/chat/completions"]
+    reply = MockBackend.for_profile(profile).execute(_req("/v1/chat/completions", {"model": "m", "messages": []}))
+    assert reply.status_code == 400 == rule.status
+    assert reply.body == {
+        "error": {
+            "message": "[] is too short - 'messages'",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": None,
+        }
+    }
+
+
+def test_rejections_follow_the_profile_data_not_the_endpoint() -> None:
+    """The answer comes from the rule: another status, param, code and message in the data
+    give that answer; a body whose field is not an empty array is served as usual."""
+    rule = RejectedRequest("/v1/chat/completions", "messages", 422, None, "empty_messages", "body.messages", "empty")
+    backend = MockBackend(rejections={rule.endpoint: rule})
+    reply = backend.execute(_req("/v1/chat/completions", rule.body("m")))
+    assert reply.status_code == 422 and reply.body is not None
+    assert reply.body["error"] == {
+        "message": "empty",
+        "type": "invalid_request_error",
+        "param": "body.messages",
+        "code": "empty_messages",
+    }
+    served = backend.execute(
+        _req("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "a"}]})
+    )
+    assert served.status_code == 200
+    # No rule for embeddings here: an empty input is only a body the mock cannot serve.
+    fallback = backend.execute(_req("/v1/embeddings", {"model": "e", "input": []}))
+    assert fallback.status_code == 400 and fallback.body is not None
+    assert fallback.body["error"]["message"] == "Input parameter is required."
+
+
+@pytest.mark.parametrize("name", ["openai", "azure-openai", "ovhcloud", "scaleway", "scaigrid", "truefoundry"])
+def test_every_profile_mock_answers_each_rejected_body_as_stated(name: str) -> None:
+    """Each profile's mock answers every body of its `[rejected_requests]` (and of the
+    OpenAI-compatible surface it declares) with the stated status, param and message."""
+    profile = load_profile(name)
+    rules = rejections_of(profile)
+    assert set(profile.rejected_requests) <= set(rules) and rules
+    backend = MockBackend.for_profile(profile)
+    for endpoint, rule in rules.items():
+        reply = backend.execute(_req(endpoint, rule.body("m")))
+        assert reply.status_code == rule.status and reply.body is not None, endpoint
+        error = reply.body["error"]
+        assert (error["param"], error["code"], error["message"]) == (rule.param, rule.code, rule.message), endpoint
+        if rule.type is not None:
+            assert error["type"] == rule.type
+
+
+def test_scaigrid_mock_serves_the_rules_of_both_surfaces() -> None:
+    """ScaiGrid's mock rejects the native inference bodies and, for its OpenAI-compatible
+    surface, the openai profile's."""
+    rules = rejections_of(load_profile("scaigrid"))
+    assert {"/v1/inference/chat", "/v1/inference/embed", "/v1/chat/completions"} <= set(rules)
+
+
+def test_a_rejected_line_is_an_error_file_record_with_the_endpoint_answer() -> None:
+    """End to end: a line whose body the endpoint rejects ends in the error file with
+    `response.status_code` 400, a request_id, `error` null and the endpoint's envelope in
+    `response.body`; the batch completes with it counted as failed."""
+    lines = [
+        {"custom_id": "ok", "method": "POST", "url": "/v1/chat/completions", "body": _chat_body("hi")},
+        {"custom_id": "bad", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}},
+    ]
+    with Emulator() as emu:
+        client = emu.openai_client()
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        f = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+        while batch.status not in ("completed", "failed"):
+            batch = client.batches.retrieve(batch.id)
+        assert batch.status == "completed" and batch.request_counts is not None
+        assert (batch.request_counts.completed, batch.request_counts.failed) == (1, 1)
+        assert batch.error_file_id is not None
+        [record] = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+    assert record["custom_id"] == "bad" and record["error"] is None
+    response = record["response"]
+    assert response["status_code"] == 400 and response["request_id"].startswith("req_")
+    assert response["body"]["error"]["param"] == "messages"
+    assert response["body"]["error"]["message"] == "[] is too short - 'messages'"
+
+
+def _chat_body(text: str) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}]}

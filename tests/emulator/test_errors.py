@@ -7,11 +7,14 @@ response hook. Requests the SDK cannot express go through a raw httpx client.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import openai
 import pytest
 
+from emulator import Emulator
+from schemas import load_profile
 from tests.emulator._support import CHAT, Harness, chat_line, check, to_jsonl, upload
 
 ENVELOPE_KEYS = {"message", "type", "param", "code"}
@@ -180,15 +183,16 @@ def test_deleted_file_is_gone(sdk: Harness) -> None:
 
 
 NOT_JSONL: dict[str, tuple[str, bytes]] = {
-    "txt-extension": ("input.txt", to_jsonl([chat_line("a")])),
-    "json-extension": ("input.json", to_jsonl([chat_line("a")])),
+    "plain-text-txt": ("notes.txt", b"this is not a batch file\n"),
     "first-line-not-json": ("input.jsonl", b"this is not json\n" + to_jsonl([chat_line("a")])),
     "first-line-not-object": ("input.jsonl", b'"a json string"\n'),
+    "not-json-without-extension": ("upload", b"plain words\n"),
 }
 
 
 def test_non_jsonl_batch_upload(sdk: Harness, subtests: pytest.Subtests) -> None:
-    """A purpose=batch upload that is not .jsonl is a 400: Invalid file format for Batch API. Must be .jsonl"""
+    """A purpose=batch upload whose content is not JSONL is a 400: Invalid file format for
+    Batch API. Must be .jsonl (openai profile: files.check_first_line_is_json)."""
     client = sdk.client()
     for case, (filename, content) in NOT_JSONL.items():
         with subtests.test(case=case):
@@ -197,6 +201,44 @@ def test_non_jsonl_batch_upload(sdk: Harness, subtests: pytest.Subtests) -> None
             code, param, message = _bad_request(exc)
             assert (code, param, message) == (None, None, "Invalid file format for Batch API. Must be .jsonl")
     assert client.files.list().data == []
+
+
+#: JSONL content under names other than *.jsonl: the openai profile does not refuse a name
+#: (files.require_jsonl_extension = false); the SDK names raw bytes "upload".
+JSONL_UNDER_OTHER_NAMES = ("upload", "input.txt", "input.json", "INPUT.JSONL")
+
+
+def test_jsonl_upload_is_accepted_whatever_its_name(sdk: Harness, subtests: pytest.Subtests) -> None:
+    """JSONL content uploaded with purpose=batch is accepted under any name (raw bytes too,
+    which the SDK names "upload", as the openai-batch library sends them), keeps its name, and
+    runs as a batch."""
+    client = sdk.client()
+    content = to_jsonl([chat_line("a")])
+    for filename in JSONL_UNDER_OTHER_NAMES:
+        with subtests.test(filename=filename):
+            f = client.files.create(file=(filename, content), purpose="batch")
+            assert (f.filename, f.bytes, f.status) == (filename, len(content), "processed")
+    raw = client.files.create(file=content, purpose="batch")
+    assert raw.filename == "upload"
+    batch = _create(client, raw.id)
+    assert batch.input_file_id == raw.id and batch.status == "validating"
+
+
+def test_a_profile_that_requires_the_extension_refuses_other_names() -> None:
+    """Where a profile says the provider refuses a batch file not named *.jsonl
+    (files.require_jsonl_extension), JSONL content under another name is a 400
+    invalid_file_format, and a *.jsonl name (any case) is accepted."""
+    base = load_profile("openai")
+    profile = dataclasses.replace(base, files=dataclasses.replace(base.files, require_jsonl_extension=True))
+    content = to_jsonl([chat_line("a")])
+    with Emulator(profile, api_keys=("sk-ext",)) as emu:
+        client = emu.openai_client(api_key="sk-ext", max_retries=0)
+        for filename in ("upload", "input.txt", "input.json"):
+            with pytest.raises(openai.BadRequestError) as exc:
+                client.files.create(file=(filename, content), purpose="batch")
+            assert _bad_request(exc) == (None, None, "Invalid file format for Batch API. Must be .jsonl"), filename
+        assert client.files.create(file=("INPUT.JSONL", content), purpose="batch").status == "processed"
+        assert [f.filename for f in client.files.list().data] == ["INPUT.JSONL"]
 
 
 def test_semantically_bad_jsonl_is_accepted_at_upload(sdk: Harness) -> None:

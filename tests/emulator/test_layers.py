@@ -90,11 +90,12 @@ def _catalogue(name: str) -> list[Mutation]:
 
 
 def test_catalogues_per_dialect() -> None:
-    """The openai profile keeps its 37 mutations; ScaiGrid's has its own wire's and the model
-    layer's that its profile can show (no two-file or finalizing mutations)."""
+    """The openai profile keeps its 38 mutations (request_id_missing among them); ScaiGrid's
+    has its own wire's and the model layer's that its profile can show (no two-file,
+    finalizing or request_id mutations)."""
     openai = mutations_for("openai")
     scaigrid = mutations_for("scaigrid")
-    assert len(openai) == 37
+    assert len(openai) == 38 and "request_id_missing" in openai
     assert {
         "result_status_word",
         "results_url_missing",
@@ -104,7 +105,9 @@ def test_catalogues_per_dialect() -> None:
         "webhook_sent_twice",
         "quota_not_enforced",
     } <= set(scaigrid)
-    assert not {"skip_finalizing", "missing_error_file", "http_error_in_output_file"} & set(scaigrid)
+    assert not {"skip_finalizing", "missing_error_file", "http_error_in_output_file", "request_id_missing"} & set(
+        scaigrid
+    )
     assert not {"result_status_word", "webhook_never_sent"} & set(openai)
 
 
