@@ -268,7 +268,7 @@ class Run:
     def targets_controls(self, suite: SuiteConfig) -> bool:
         """Whether the target has admin controls, probing a URL target once if needed."""
         if suite.target_url is None:
-            return True
+            return suite.target_controls is not False
         if suite.target_controls is not None:
             return suite.target_controls
         if self.controls_probe is None:

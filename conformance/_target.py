@@ -186,7 +186,9 @@ def build_target(
             base_url=emu.base_url,
             root_url=emu.root_url,
             profile=profile,
-            controls=True,
+            # --no-target-controls holds the in-process emulator to what a provider offers:
+            # no admin routes, so lines fail only as they would anywhere.
+            controls=config.target_controls is not False,
             seed=config.seed,
             second_key=credentials.secondary is not None,
             api_key_env="",

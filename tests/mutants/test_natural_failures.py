@@ -3,11 +3,11 @@ cannot control.
 
 The emulator is served with its admin routes left out (no `/_emulator`, so no fault rule
 can make a line fail), and the suite runs against it as against a real provider
-(`--target-url ... --no-target-controls`). Its failing lines come from bodies the endpoint
-itself rejects (the profile's `[rejected_requests]`). The in-process target always has
-controls (`build_target` ignores `--no-target-controls` for it), hence a served emulator.
-With the mutation that writes HTTP-error records into the output file the suite must fail,
-naming the records check; without it, it must pass.
+(`--target-url ... --no-target-controls`), and in-process with `--no-target-controls`, which
+holds the in-process emulator to the same terms. Its failing lines come from bodies the
+endpoint itself rejects (the profile's `[rejected_requests]`). With the mutation that writes
+HTTP-error records into the output file the suite must fail, naming the records check;
+without it, it must pass.
 """
 
 from __future__ import annotations
@@ -193,3 +193,29 @@ def test_the_suite_catches_a_missing_request_id() -> None:
     assert result.caught, result.output_tail
     assert "conformance/suite/test_records.py::test_records_validate[all_succeed]" in result.catchers
     assert "conformance/suite/test_records.py::test_records_validate[mixed_results]" in result.catchers
+
+
+@pytest.mark.parametrize("mutation", [None, MUTATION])
+def test_in_process_without_controls_the_records_checks_still_judge(mutation: str | None, tmp_path: Path) -> None:
+    """`--no-target-controls` in-process: no admin route makes a line fail, yet the records
+    checks run on naturally failing lines, pass on the emulator and catch the mutation."""
+    results = tmp_path / "results.jsonl"
+    args = ["--no-target-controls", "--strict", "-k", "records", "--results", str(results)]
+    if mutation is not None:
+        args += ["--emulator-mutation", mutation]
+    done = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "check", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    ran = {line["test"]: line["outcome"] for line in lines if "http_failures_go_to_the_error_file" in line["test"]}
+    if mutation is None:
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert ran and set(ran.values()) == {"passed"}, ran
+    else:
+        assert done.returncode == 1, done.stdout[-3000:]
+        assert "failed" in ran.values(), ran
+        assert "records-placement" in done.stdout
