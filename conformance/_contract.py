@@ -62,10 +62,12 @@ class ContractViolation(AssertionError):
     inferred, not evidence of a broken contract (reported, not failing, unless the run is
     strict about facts).
 
-    For such a deviation `fact` is that fact's dotted profile key (`errors.batch_not_found.param`)
+    For such a deviation `fact` is the dotted profile key the check cites
+    (`errors.batch_not_found.param`; a table's key where the check rests on a whole table)
     and `observed` the value the target showed for it, JSON-serialisable (None for a null),
     or `NOT_OBSERVED` when the check has no single value to offer: what a profile overlay
-    would record as the observed fact. Both are unset (None, `NOT_OBSERVED`) otherwise.
+    would record as the observed fact (`schemas.overlay_text`). Both are unset (None,
+    `NOT_OBSERVED`) otherwise.
     """
 
     def __init__(
@@ -192,6 +194,6 @@ def check_schema(profile: Profile, kind: str, instance: object, where: str) -> N
             f"schema:{kind}",
             f"{where} does not validate against JSON Schema {name!r}: {exc}",
             received=f"{first.path} = {_short(repr(first.received), _QUOTE_LIMIT // 2)}",
-            expected=f"{first.path}: the {first.validator!r} rule of {location} holds",
+            expected=f"{first.path} satisfying the schema's {first.validator!r} rule",
             source=f"{first.source} ({location})" if first.source else location,
         ) from None

@@ -843,17 +843,18 @@ def _missing_entry(
     expected = {"code": want.code, "line": want.line, "param": want.param or "(any)"}
     same_code = [e for e in at_line if e.get("code") == want.code]
     if same_code:  # only the param can differ
+        params = sorted({repr(e.get("param")) for e in same_code})
         got = same_code[0].get("param")
         return violation(
             f"validation-{want.name}",
-            f"{where} has the entry for {line} with param {got!r}, expected {want.param!r}",
+            f"{where} has the entry for {line} with param {', '.join(params)}, expected {want.param!r}",
             received=same_code,
             expected=expected,
             profile=profile,
             key=f"{key}.param",
-            observed=got if got is None or isinstance(got, str) else NOT_OBSERVED,
+            observed=got if len(params) == 1 and (got is None or isinstance(got, str)) else NOT_OBSERVED,
         )
-    if at_line:
+    if len(at_line) == 1:  # the one entry for that line has another code
         entry = at_line[0]
         got = entry.get("code")
         param_too = want.param is not None and entry.get("param") != want.param
@@ -866,6 +867,16 @@ def _missing_entry(
             profile=profile,
             key=f"{key}.code",
             observed=got if isinstance(got, str) else NOT_OBSERVED,
+        )
+    if at_line:  # several entries: which one answers this breakage is not known
+        codes = sorted({repr(e.get("code")) for e in at_line})
+        return violation(
+            f"validation-{want.name}",
+            f"{where} has {len(at_line)} entries for {line}, with codes {', '.join(codes)}; none has {want.code!r}",
+            received=at_line,
+            expected=expected,
+            profile=profile,
+            key=f"{key}.code",
         )
     elsewhere = [
         e for e in entries if e.get("code") == want.code and (want.param is None or e.get("param") == want.param)

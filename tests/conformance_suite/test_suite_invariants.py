@@ -476,6 +476,21 @@ def test_entry_at_another_line_and_a_missing_entry() -> None:
     assert "lacks the entry for 'invalid_json_line'" in str(info.value)
 
 
+def test_several_entries_for_the_line_offer_no_observed_code() -> None:
+    want = [ExpectedLineError.of(PROFILE, "too_few_requests", None, count=0, min=1)]
+    entries = [
+        {"code": "token_limit_exceeded", "message": "m", "param": None, "line": None},
+        {"code": "invalid_request", "message": "m", "param": "file_id", "line": None},
+    ]
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed(entries), want, PROFILE)
+    assert "has 2 entries for the file (no line), with codes 'invalid_request', 'token_limit_exceeded'" in str(
+        info.value
+    )
+    assert info.value.fact == "validation.too_few_requests.code"
+    assert info.value.observed is NOT_OBSERVED
+
+
 def test_file_level_entry_given_a_line_names_the_line_fact() -> None:
     want = [ExpectedLineError.of(PROFILE, "too_few_requests", None, count=0, min=1)]
     entry = {"code": "empty_file", "message": "m", "param": None, "line": 1}
