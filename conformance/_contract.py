@@ -7,12 +7,14 @@ Everything here is re-exported by `conformance.invariants`.
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, Final
 
 from schemas import Profile
 from schemas._validation import SchemaValidationError, validate
 
 __all__ = [
+    "NOT_OBSERVED",
     "SPEC_COUNTS",
     "SPEC_ENVELOPE",
     "SPEC_EXACTLY_ONCE",
@@ -33,6 +35,25 @@ SPEC_ENVELOPE = "openai-batch-spec.md §6: the error envelope {error: {message, 
 SPEC_LIST = "openai-batch-spec.md §5: list pages carry object, data, has_more, first_id, last_id"
 
 
+# How much of a received or expected value a message quotes, and how a longer one is cut:
+# its head and its tail, so that both ends of a long JSON body stay readable.
+_QUOTE_LIMIT: Final = 4000
+_QUOTE_TAIL: Final = 1000
+
+
+class _Unobserved(enum.Enum):
+    NOT_OBSERVED = "NOT_OBSERVED"
+
+    def __repr__(self) -> str:
+        return "NOT_OBSERVED"
+
+
+#: `ContractViolation.observed` when the check has no single value of the target to offer
+#: for its fact (the target showed nothing, or several things, or something that is not a
+#: value of that fact). Distinct from None, which a target can show (a null `param`).
+NOT_OBSERVED: Final = _Unobserved.NOT_OBSERVED
+
+
 class ContractViolation(AssertionError):
     """The target broke the contract. `check` names the rule; the message explains.
 
@@ -40,11 +61,28 @@ class ContractViolation(AssertionError):
     and nothing verified backs the check: such a failure is a deviation from what we only
     inferred, not evidence of a broken contract (reported, not failing, unless the run is
     strict about facts).
+
+    For such a deviation `fact` is the dotted profile key the check cites
+    (`errors.batch_not_found.param`; a table's key where the check rests on a whole table)
+    and `observed` the value the target showed for it, JSON-serialisable (None for a null),
+    or `NOT_OBSERVED` when the check has no single value to offer: what a profile overlay
+    would record as the observed fact (`schemas.overlay_text`). Both are unset (None,
+    `NOT_OBSERVED`) otherwise.
     """
 
-    def __init__(self, check: str, message: str, *, inferred: str | None = None) -> None:
+    def __init__(
+        self,
+        check: str,
+        message: str,
+        *,
+        inferred: str | None = None,
+        fact: str | None = None,
+        observed: object = NOT_OBSERVED,
+    ) -> None:
         self.check = check
         self.inferred = inferred
+        self.fact = fact
+        self.observed = observed
         super().__init__(f"[{check}] {message}")
 
 
@@ -87,8 +125,18 @@ def violation(
     profile: Profile | None = None,
     key: str | None = None,
     source: str | None = None,
+    observed: object = NOT_OBSERVED,
 ) -> ContractViolation:
-    """A ContractViolation saying what was received, what was expected and where that is said."""
+    """A ContractViolation saying what was received, what was expected and where that is said.
+
+    `key` is the profile fact the check rests on. When that fact is unverified (and no
+    `source` backs the check), the violation is a deviation: it carries the fact and
+    `observed`, the value the target showed for that fact (pass it where the fact is one
+    value: a code, a type, a param, a status, a name pattern; None is a null).
+
+    Pass as `received` the part of the answer the check is about; a long value is cut in
+    the middle, keeping its head and tail.
+    """
     where = []
     if profile is not None and key is not None:
         where.append(cite(profile, key))
@@ -96,20 +144,29 @@ def violation(
         where.append(source)
     said = "; ".join(where) if where else "the contract"
     inferred = None
+    fact = None
     if profile is not None and key is not None and source is None:
         found = _provenance(profile, key)
         if found is not None and not found.verified:
             inferred = f"{key} (source: {found.source})"
+            fact = key
     return ContractViolation(
         check,
         f"{what}\n  received: {_short(received)}\n  expected: {_short(expected)}\n  contract: {said}",
         inferred=inferred,
+        fact=fact,
+        observed=observed if fact is not None else NOT_OBSERVED,
     )
 
 
-def _short(value: object, limit: int = 600) -> str:
+def _short(value: object, limit: int = _QUOTE_LIMIT) -> str:
+    """`value` quoted, cut in the middle when longer than `limit` (head and tail kept)."""
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+    if len(text) <= limit:
+        return text
+    tail = min(_QUOTE_TAIL, limit // 4)
+    head = limit - tail
+    return f"{text[:head]} … [{len(text) - head - tail} of {len(text)} chars cut] … {text[-tail:]}"
 
 
 # -- Schemas ---------------------------------------------------------------------------------
@@ -121,15 +178,22 @@ def schema_name(profile: Profile, kind: str) -> str:
 
 
 def check_schema(profile: Profile, kind: str, instance: object, where: str) -> None:
-    """`instance` validates against the dialect's schema `kind`, or ContractViolation."""
+    """`instance` validates against the dialect's schema `kind`, or ContractViolation.
+
+    The violation quotes the part of `instance` the broken rule judged, and cites the
+    rule's own source (its `$comment` in the schema) and where the rule sits.
+    """
     name = schema_name(profile, kind)
     try:
         validate(name, instance)
     except SchemaValidationError as exc:
+        first = exc.violations[0]
+        doc, _, pointer = (first.rule or f"{name}#").partition("#")
+        location = f"schemas/json/{doc}.schema.json#{pointer}"
         raise violation(
             f"schema:{kind}",
             f"{where} does not validate against JSON Schema {name!r}: {exc}",
-            received=instance,
-            expected=f"an instance of {name}",
-            source=f"schemas/json/{name}.schema.json",
+            received=f"{first.path} = {_short(repr(first.received), _QUOTE_LIMIT // 2)}",
+            expected=f"{first.path} satisfying the schema's {first.validator!r} rule",
+            source=f"{first.source} ({location})" if first.source else location,
         ) from None

@@ -38,6 +38,7 @@ from schemas._validation import SchemaValidationError, validate
 
 from ._checks import Checks
 from ._contract import (
+    NOT_OBSERVED,
     SPEC_COUNTS,
     SPEC_ENVELOPE,
     SPEC_EXACTLY_ONCE,
@@ -53,6 +54,7 @@ from .client import ApiResponse
 from .dialects import BatchView, Dialect, adapter_for
 
 __all__ = [
+    "NOT_OBSERVED",
     "SPEC_COUNTS",
     "SPEC_ENVELOPE",
     "SPEC_EXACTLY_ONCE",
@@ -162,7 +164,7 @@ def expect_ok(response: ApiResponse, profile: Profile, kind: str | None, *, stat
         raise violation(
             f"status:{response.operation}",
             f"{response.operation} was refused",
-            received=response.describe(),
+            received=_exchange(response),
             expected=f"HTTP {' or '.join(map(str, allowed))}" + (f" from {route[0]} {route[1]}" if route else ""),
             profile=profile,
             key=f"http.operations.{response.operation}",
@@ -173,7 +175,7 @@ def expect_ok(response: ApiResponse, profile: Profile, kind: str | None, *, stat
         raise violation(
             f"json:{response.operation}",
             f"{response.operation} answered a body that is not JSON",
-            received=response.describe(),
+            received=_exchange(response),
             expected=f"a JSON {schema_name(profile, kind)}",
             profile=profile,
             key=f"http.operations.{response.operation}",
@@ -186,7 +188,8 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
     """The response is catalogue error `name`: its status, the dialect's envelope, and the
     catalogue's type, code and param (param only when `fields` fill its template).
 
-    Returns the envelope's inner error object.
+    A difference names the one fact that differs (`errors.<name>.<field>`) and what the
+    target answered for it. Returns the envelope's inner error object.
     """
     spec = profile.errors[name]
     rendered = spec.render(**fields)
@@ -194,11 +197,13 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
     if response.status != spec.status:
         raise violation(
             f"error-status:{name}",
-            f"{response.operation} should have been refused with error {name!r}",
-            received=response.describe(),
+            f"{response.operation} should have been refused with error {name!r}: "
+            f"answered HTTP {response.status}, expected HTTP {spec.status}",
+            received=_exchange(response),
             expected=f"HTTP {spec.status} with error type {spec.type!r}, code {rendered.code!r}",
             profile=profile,
             key=f"{key}.status",
+            observed=response.status if 400 <= response.status <= 599 else NOT_OBSERVED,
         )
     error = _envelope(response, profile, name)
     for field in ("type", "code", "param"):
@@ -209,11 +214,13 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
         if got != want:
             raise violation(
                 f"error-{field}:{name}",
-                f"{response.operation} HTTP {response.status}: error.{field} differs from the catalogue",
-                received=f"error.{field} = {got!r} in {response.describe()}",
+                f"{response.operation} HTTP {response.status}: error.{field} is {got!r}, "
+                f"the catalogue's error {name!r} has {want!r}",
+                received={f"error.{field}": got, "error": dict(error), "from": _exchange(response, body=False)},
                 expected=f"error.{field} = {want!r}",
                 profile=profile,
                 key=f"{key}.{field}",
+                observed=got if got is None or isinstance(got, str) else NOT_OBSERVED,
             )
     if not isinstance(error.get("message"), str) or not error["message"].strip():
         raise violation(
@@ -227,6 +234,17 @@ def expect_error(response: ApiResponse, profile: Profile, name: str, **fields: o
     return error
 
 
+def _exchange(response: ApiResponse, *, body: bool = True) -> str:
+    """`operation (METHOD url) -> HTTP status <body>`, the body whole (a message cuts it in
+    the middle when it is long)."""
+    text = f"{response.operation} ({response.method} {response.url}) -> HTTP {response.status}"
+    if not body:
+        return text
+    if response.json is not None:
+        return f"{text} {json.dumps(response.json, ensure_ascii=False)}"
+    return f"{text} {response.content.decode('utf-8', errors='replace')}"
+
+
 def _envelope(response: ApiResponse, profile: Profile, label: str) -> Mapping[str, Any]:
     """The inner error object of a response that must be the dialect's error envelope."""
     try:
@@ -235,7 +253,7 @@ def _envelope(response: ApiResponse, profile: Profile, label: str) -> Mapping[st
         raise violation(
             f"error-envelope:{label}",
             f"{response.operation} HTTP {response.status} body is not the dialect's error envelope: {exc}",
-            received=response.describe(),
+            received=_exchange(response),
             expected=f"an instance of {schema_name(profile, 'error')}",
             source=adapter_for(profile).envelope_source,
         ) from None
@@ -252,7 +270,7 @@ def expect_refused(response: ApiResponse, profile: Profile, key: str) -> Mapping
         raise violation(
             f"refused:{response.operation}",
             f"{response.operation} should have been refused",
-            received=response.describe(),
+            received=_exchange(response),
             expected="an HTTP 4xx in the dialect's error envelope",
             profile=profile,
             key=key,
@@ -313,6 +331,7 @@ def check_initial_status(created: Mapping[str, Any], profile: Profile) -> None:
             expected=life.initial,
             profile=profile,
             key="lifecycle.initial",
+            observed=created.get("status") if isinstance(created.get("status"), str) else NOT_OBSERVED,
         )
 
 
@@ -861,6 +880,7 @@ def check_error_file_lines(
                 expected=f"code in {sorted(allowed)}",
                 profile=profile,
                 key=key,
+                observed=record.code if len(allowed) == 1 and isinstance(record.code, str) else NOT_OBSERVED,
             )
         non_http.append(line)
     return non_http
@@ -902,14 +922,7 @@ def check_validation_errors(
         )
     for want in expected:
         if not any(_matches(entry, want) for entry in data):
-            raise violation(
-                f"validation-{want.name}",
-                f"{where} lacks the entry for {want.name!r}",
-                received=data,
-                expected={"code": want.code, "line": want.line, "param": want.param or "(any)"},
-                profile=profile,
-                key=f"validation.{want.name}.code",
-            )
+            raise _missing_entry(want, data, where, profile)
     broken = set(broken_lines) if broken_lines is not None else {e.line for e in expected}
     for entry in data:
         if entry.get("line") is not None and entry.get("line") not in broken:
@@ -929,6 +942,87 @@ def _matches(entry: Mapping[str, Any], want: ExpectedLineError) -> bool:
         entry.get("code") == want.code
         and entry.get("line") == want.line
         and (want.param is None or entry.get("param") == want.param)
+    )
+
+
+def _missing_entry(
+    want: ExpectedLineError, data: Sequence[Mapping[str, Any]], where: str, profile: Profile
+) -> ContractViolation:
+    """Why no entry matches `want`, as exactly as the entries allow: the entry for its line
+    has another param, or another code; the entry with its code names another line; or
+    nothing comes close. The violation rests on the fact that differs and quotes only the
+    entries about that line or code."""
+    key = f"validation.{want.name}"
+    line = f"line {want.line}" if want.line is not None else "the file (no line)"
+    entries = [e for e in data if isinstance(e, Mapping)]
+    at_line = [e for e in entries if e.get("line") == want.line]
+    expected = {"code": want.code, "line": want.line, "param": want.param or "(any)"}
+    same_code = [e for e in at_line if e.get("code") == want.code]
+    if same_code:  # only the param can differ
+        params = sorted({repr(e.get("param")) for e in same_code})
+        got = same_code[0].get("param")
+        return violation(
+            f"validation-{want.name}",
+            f"{where} has the entry for {line} with param {', '.join(params)}, expected {want.param!r}",
+            received=same_code,
+            expected=expected,
+            profile=profile,
+            key=f"{key}.param",
+            observed=got if len(params) == 1 and (got is None or isinstance(got, str)) else NOT_OBSERVED,
+        )
+    if len(at_line) == 1:  # the one entry for that line has another code
+        entry = at_line[0]
+        got = entry.get("code")
+        param_too = want.param is not None and entry.get("param") != want.param
+        return violation(
+            f"validation-{want.name}",
+            f"{where} has the entry for {line} with code {got!r}, expected {want.code!r}"
+            + (f" (and param {entry.get('param')!r}, expected {want.param!r})" if param_too else ""),
+            received=at_line,
+            expected=expected,
+            profile=profile,
+            key=f"{key}.code",
+            observed=got if isinstance(got, str) else NOT_OBSERVED,
+        )
+    if at_line:  # several entries: which one answers this breakage is not known
+        codes = sorted({repr(e.get("code")) for e in at_line})
+        return violation(
+            f"validation-{want.name}",
+            f"{where} has {len(at_line)} entries for {line}, with codes {', '.join(codes)}; none has {want.code!r}",
+            received=at_line,
+            expected=expected,
+            profile=profile,
+            key=f"{key}.code",
+        )
+    elsewhere = [
+        e for e in entries if e.get("code") == want.code and (want.param is None or e.get("param") == want.param)
+    ]
+    if elsewhere:
+        got_line = elsewhere[0].get("line")
+        named = f"line {got_line}" if got_line is not None else "no line"
+        # A line where none is expected (or none where one is) differs in the entry's
+        # `line` fact; another line number is the target's mistake, not another fact.
+        observed: object
+        if (got_line is None) != (want.line is None):
+            fact, observed = f"{key}.line", got_line is not None
+        else:
+            fact, observed = f"{key}.code", NOT_OBSERVED
+        return violation(
+            f"validation-{want.name}",
+            f"{where} has the entry with code {want.code!r} for {named}, expected for {line}",
+            received=elsewhere,
+            expected=expected,
+            profile=profile,
+            key=fact,
+            observed=observed,
+        )
+    return violation(
+        f"validation-{want.name}",
+        f"{where} lacks the entry for {want.name!r}: nothing for {line}, and no entry has code {want.code!r}",
+        received=data,
+        expected=expected,
+        profile=profile,
+        key=f"{key}.code",
     )
 
 

@@ -5,6 +5,7 @@ is written once, with its source.
 """
 
 from ._facts import ProfileError, Provenance
+from ._overlay import overlay_text
 from ._profile import (
     ROLES,
     CompatRules,
@@ -52,6 +53,7 @@ __all__ = [
     "get_validator",
     "load_profile",
     "load_schema",
+    "overlay_text",
     "profile_names",
     "schema_names",
     "validate",

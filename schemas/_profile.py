@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import os
 import re
 import string
 import tomllib
@@ -22,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._facts import FactTable, ProfileError, Provenance
+from ._overlay import apply_overlay
 
 __all__ = [
     "ROLES",
@@ -480,7 +482,12 @@ class WebhookRules:
 
 @dataclass(frozen=True)
 class Profile:
-    """A provider's batch contract, loaded from `schemas/profiles/<name>.toml`."""
+    """A provider's batch contract, loaded from `schemas/profiles/<name>.toml`.
+
+    A profile loaded from an overlay (a file that `extends` another) has its base's `name`,
+    `dialect` and `variant`, its `path` is the overlay's, and `overlays` lists the overlay
+    files applied, base first.
+    """
 
     name: str
     display_name: str
@@ -511,6 +518,7 @@ class Profile:
     webhooks: WebhookRules | None = None
     rejected_requests: Mapping[str, RejectedRequest] = field(default_factory=lambda: MappingProxyType({}))
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    overlays: tuple[Path, ...] = ()
 
     def has(self, capability: str) -> bool:
         """Whether the provider declares `capability`."""
@@ -867,7 +875,8 @@ def _parse_rejected(t: FactTable, *, typed: bool) -> dict[str, RejectedRequest]:
     return out
 
 
-def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
+def _parse(raw: Mapping[str, Any], path: Path, variant: str | None, *, stem: str | None = None) -> Profile:
+    """The profile in `raw`, read from `path`; its name must be `stem` (default: the file's)."""
     provenance: dict[str, Provenance] = {}
     root = FactTable(
         {**raw, "source": "-", "verified": False},
@@ -886,8 +895,9 @@ def _parse(raw: Mapping[str, Any], path: Path, variant: str | None) -> Profile:
 
     p = need("profile")
     name = p.get("name", str)
-    if name != path.stem:
-        raise p.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    expected_name = stem or path.stem
+    if name != expected_name:
+        raise p.error("name", f"must equal the file name {expected_name!r}, got {name!r}")
     dialect = p.get("dialect", str)
     if dialect not in _DIALECTS:
         raise p.error("dialect", f"unknown dialect {dialect!r} (known: {sorted(_DIALECTS)})")
@@ -1178,13 +1188,20 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _load_file(path: Path, variant: str | None = None) -> Profile:
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(path, "(file)", f"is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ProfileError(path, "(file)", f"cannot be read: {exc.strerror}") from None
+
+
+def _load_file(path: Path, variant: str | None = None) -> Profile:
+    raw = _read(path)
+    if "extends" in raw:
+        merged, stem, chosen, overlays = _resolve_overlay(path, raw, variant, frozenset({path.resolve()}))
+        return dataclasses.replace(_parse(merged, path, chosen, stem=stem), overlays=overlays)
     base = _parse(raw, path, None)
     if variant is None:
         return base
@@ -1197,6 +1214,57 @@ def _load_file(path: Path, variant: str | None = None) -> Profile:
         del i
     known = [v.name for v in base.variants]
     raise UnknownProfileError(f"profile {base.name!r} has no variant {variant!r} (known: {known})")
+
+
+def _resolve_overlay(
+    path: Path, raw: Mapping[str, Any], variant: str | None, seen: frozenset[Path]
+) -> tuple[dict[str, Any], str, str | None, tuple[Path, ...]]:
+    """An overlay's base raw profile (its variant applied) with the overlay on top: (raw,
+    the base's name, the variant, the overlay files applied, base first)."""
+    extends = raw.get("extends")
+    if not isinstance(extends, str) or not extends.strip():
+        raise ProfileError(path, "extends", "must name a profile ('openai', 'truefoundry+bedrock') or a profile file")
+    base_path, base_variant = _base_of(extends.strip(), path)
+    if variant is not None and base_variant is not None and variant != base_variant:
+        raise ProfileError(path, "extends", f"names variant {base_variant!r}; variant {variant!r} was asked for")
+    chosen = variant or base_variant
+    if base_path.resolve() in seen:
+        raise ProfileError(path, "extends", f"{extends!r} leads back to an overlay already applied (a cycle)")
+    base_raw = _read(base_path)
+    overlays: tuple[Path, ...] = ()
+    if "extends" in base_raw:
+        base_raw, stem, chosen, overlays = _resolve_overlay(base_path, base_raw, chosen, seen | {base_path.resolve()})
+    else:
+        stem = base_path.stem
+        _parse(base_raw, base_path, None)  # the base holds on its own
+        if chosen is not None:
+            base_raw = _with_variant(base_raw, base_path, chosen)
+    own = {key: value for key, value in raw.items() if key != "extends"}
+    return apply_overlay(base_raw, own, path), stem, chosen, (*overlays, path)
+
+
+def _base_of(extends: str, overlay: Path) -> tuple[Path, str | None]:
+    """The file and variant an overlay's `extends` names: a bundled profile (optionally
+    `name+variant`) or a profile file, relative to the overlay."""
+    target, variant = extends, None
+    head, plus, tail = extends.rpartition("+")
+    if plus and head and tail and "/" not in tail and not tail.endswith(".toml"):
+        target, variant = head, tail
+    if target.endswith(".toml") or "/" in target:
+        candidate = Path(target)
+        return Path(os.path.normpath(candidate if candidate.is_absolute() else overlay.parent / candidate)), variant
+    bundled = _profiles_dir() / f"{target}.toml"
+    if not bundled.is_file():
+        raise ProfileError(overlay, "extends", f"names no profile {target!r} (known: {', '.join(profile_names())})")
+    return bundled, variant
+
+
+def _with_variant(raw: dict[str, Any], path: Path, variant: str) -> dict[str, Any]:
+    for v in raw.get("variants", []):
+        if v.get("name") == variant:
+            return _merge(raw, v["overrides"])
+    known = [v.get("name") for v in raw.get("variants", [])]
+    raise UnknownProfileError(f"profile {path.stem!r} has no variant {variant!r} (known: {known})")
 
 
 def _profiles_dir() -> Path:
@@ -1222,9 +1290,10 @@ def _load_cached(key: str, variant: str | None) -> Profile:
 def load_profile(name: str | Path, variant: str | None = None) -> Profile:
     """Load a bundled profile by name (e.g. 'openai'), or any profile file by path.
 
-    `name` may carry a variant as 'truefoundry+bedrock'. An unknown name raises
-    `UnknownProfileError` listing the known names; a malformed or self-contradicting file
-    raises `ProfileError` naming the file and the key.
+    `name` may carry a variant as 'truefoundry+bedrock'. A file with a top-level `extends`
+    is an overlay: it loads on top of the profile it names (see `schemas._overlay`). An
+    unknown name raises `UnknownProfileError` listing the known names; a malformed or
+    self-contradicting file raises `ProfileError` naming the file and the key.
     """
     key = str(name)
     if variant is None and "+" in key and not key.endswith(".toml"):

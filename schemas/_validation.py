@@ -9,8 +9,8 @@ offline through a registry holding all of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -39,6 +39,24 @@ _SUFFIX: Final = ".schema.json"
 _MAX_REPR: Final = 120
 # How many failing alternatives of an anyOf/oneOf a message spells out.
 _MAX_ALTERNATIVES: Final = 3
+# Keywords whose value maps names to subschemas, or lists subschemas: in a schema path the
+# next item is a name or an index, then a subschema. Other applicators hold one subschema.
+_MAP_KEYWORDS: Final = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_LIST_KEYWORDS: Final = frozenset({"anyOf", "allOf", "oneOf", "prefixItems"})
+_SCHEMA_KEYWORDS: Final = frozenset(
+    {
+        "items",
+        "additionalProperties",
+        "propertyNames",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+    }
+)
 # Keywords whose default message does not say how big the received value was.
 _SIZE_KEYWORDS: Final = {
     "maxLength": "characters",
@@ -70,11 +88,19 @@ class SchemaViolation:
     ``$.data[0].status``); ``message`` says what was received and what the rule
     expected; ``validator`` is the JSON Schema keyword that failed (``required``,
     ``enum``, ``type``, ...).
+
+    ``source`` says where the contract states the broken rule: the ``$comment`` (else the
+    ``description``) of the innermost schema on the failing keyword's path that has one,
+    ``$ref``s followed; ``rule`` locates that schema (``openai/batch#/$defs/request_counts``).
+    ``received`` is the part of the instance the rule judged (not compared).
     """
 
     path: str
     message: str
     validator: str
+    source: str = ""
+    rule: str = ""
+    received: object = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -127,7 +153,7 @@ class SchemaValidator:
         An empty list means the instance is valid.
         """
         found = sorted(self._validator.iter_errors(instance), key=relevance, reverse=True)
-        return [_violation(error) for error in found]
+        return [_violation(self._name, error) for error in found]
 
     def is_valid(self, instance: object) -> bool:
         """Return whether ``instance`` validates against the schema."""
@@ -219,9 +245,89 @@ def _registry() -> Registry[Any]:
     return Registry().with_resources(resources).crawl()
 
 
-def _violation(error: ValidationError) -> SchemaViolation:
+def _violation(name: str, error: ValidationError) -> SchemaViolation:
     leaf = _leaf(error)
-    return SchemaViolation(path=leaf.json_path, message=_message(leaf), validator=str(leaf.validator))
+    source, rule = rule_source(name, list(leaf.absolute_schema_path))
+    return SchemaViolation(
+        path=leaf.json_path,
+        message=_message(leaf),
+        validator=str(leaf.validator),
+        source=source,
+        rule=rule,
+        received=leaf.instance,
+    )
+
+
+def rule_source(name: str, schema_path: Sequence[str | int]) -> tuple[str, str]:
+    """(source, location) of the rule at ``schema_path`` in schema ``name``.
+
+    ``schema_path`` is a failing keyword's path as jsonschema gives it (``$ref`` is
+    transparent there: the path goes on inside the referenced schema). The source is the
+    ``$comment`` of the innermost schema along the path that has one, else the innermost
+    ``description``; the location is that schema's ``<name>#<JSON pointer>``.
+    """
+    nodes = _path_nodes(name, schema_path)
+    for key in ("$comment", "description"):
+        for where, node in reversed(nodes):
+            text = node.get(key)
+            if isinstance(text, str) and text.strip():
+                return text, where
+    return "", f"{name}#"
+
+
+def _path_nodes(name: str, schema_path: Sequence[str | int]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The schemas a failing keyword's path goes through, outermost first, each with its location."""
+    doc, pointer = name, ""
+    node: Any = _document(name)
+    nodes: list[tuple[str, Mapping[str, Any]]] = [(f"{doc}#", node)]
+    index = 0
+    while index < len(schema_path) and isinstance(node, Mapping):
+        part = schema_path[index]
+        if part not in node and isinstance(node.get("$ref"), str):
+            doc, pointer, node = _resolve(doc, node["$ref"])
+            nodes.append((f"{doc}#{pointer}", node))
+            continue
+        if part in _MAP_KEYWORDS or part in _LIST_KEYWORDS:
+            if index + 1 >= len(schema_path):
+                break
+            key = schema_path[index + 1]
+            try:
+                node = node[part][key]
+            except (KeyError, IndexError, TypeError):
+                break
+            pointer += f"/{part}/{_escape(key)}"
+            index += 2
+        elif part in _SCHEMA_KEYWORDS:
+            node = node.get(part)
+            pointer += f"/{part}"
+            index += 1
+        else:
+            break  # the failing keyword itself
+        if isinstance(node, Mapping):
+            nodes.append((f"{doc}#{pointer}", node))
+    return nodes
+
+
+def _resolve(doc: str, ref: str) -> tuple[str, str, Any]:
+    """(document, JSON pointer, subschema) of a local (``#/...``) or batchconf (``urn:...``) ref."""
+    target, _, pointer = ref.partition("#")
+    if target:
+        doc = target.removeprefix(_ID_PREFIX)
+    node: Any = _document(doc)
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        node = node[int(token)] if isinstance(node, list) else node[token]
+    return doc, pointer, node
+
+
+def _escape(key: str | int) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+@cache
+def _document(name: str) -> Mapping[str, Any]:
+    """The parsed schema, shared: read it, never change it."""
+    return _parse(name)
 
 
 def _message(error: ValidationError) -> str:

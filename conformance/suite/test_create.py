@@ -68,6 +68,7 @@ def test_create_answers_a_batch_in_the_initial_status(finished: Callable[[str], 
                 expected=None,
                 profile=bc_profile,
                 key="output.ids_at_terminal",
+                observed=False,
             )
     if dialect.field("endpoint") is not None and view.endpoint not in bc_profile.endpoints:
         raise inv.violation(

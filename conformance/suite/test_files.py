@@ -198,6 +198,7 @@ def test_result_files_are_files_of_the_output_purpose(
                 expected=bc_profile.files.output_purpose,
                 profile=bc_profile,
                 key="files.output_purpose",
+                observed=file.get("purpose"),
             )
         name = template.format(batch_id=done.batch_id, filename="", stem="", dir="")
         # A name nobody documents is the implementation's business (openai-batch-spec.md
@@ -211,5 +212,10 @@ def test_result_files_are_files_of_the_output_purpose(
                 expected=name,
                 profile=bc_profile,
                 key=key,
+                # The name as a template of the profile: the batch id as {batch_id}.
+                observed=str(file.get("filename"))
+                .replace("{", "{{")
+                .replace("}", "}}")
+                .replace(done.batch_id, "{batch_id}"),
             )
     assert checked, f"batch {done.batch_id} finished without any result file: {final}"

@@ -172,6 +172,7 @@ def test_failed_batch_names_an_error_file_with_its_errors(
             expected="the id of a file with the batch's errors",
             profile=bc_profile,
             key=key,
+            observed=False,
         )
     inv.check_records([], done.error_lines, bc_profile)
     errors = final.get("errors")

@@ -273,6 +273,7 @@ def test_window_defaults_to_24h(
             expected=default,
             profile=bc_profile,
             key="batches.default_window",
+            observed=created.get(window_field) if isinstance(created.get(window_field), str) else inv.NOT_OBSERVED,
         )
     inv.check_expires_at(sup.states(run), bc_profile)
 

@@ -145,6 +145,10 @@ def _wrote(layout: Layout, kind: int, profile: Profile) -> str:
             expected=primary,
             profile=profile,
             key=fact,
+            # The naming the target wrote, as a template of the profile.
+            observed=(profile.storage.alternative_output_keys, profile.storage.alternative_error_keys)[kind][0]
+            if profile.storage is not None
+            else inv.NOT_OBSERVED,
         )
     raise inv.violation(
         "storage-key",

@@ -10,26 +10,30 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.client import ApiResponse
 from conformance.invariants import (
+    NOT_OBSERVED,
     ContractViolation,
     ExpectedLineError,
     check_error_file_lines,
     check_exactly_once,
     check_finished,
     check_list_page,
+    check_schema,
     check_status_path,
     check_timestamps,
     check_validation_errors,
     cite,
     expect_error,
     expect_ok,
+    violation,
 )
-from schemas import Profile, load_profile
+from schemas import Profile, load_profile, overlay_text
 from tests.conformance_suite._fakes import Done, Obs
 
 PROFILE = load_profile("openai")
@@ -430,3 +434,149 @@ def test_cite_names_source_and_verification() -> None:
     assert "errors.batch_not_found" in cite(PROFILE, "errors.batch_not_found")
     assert "source:" in cite(PROFILE, "lifecycle.transitions")
     assert "source:" in cite(PROFILE, "windows.48h")  # unknown key: closest parent
+
+
+# -- Diagnostics: the one fact that differs, and what the target showed for it -----------------
+
+
+def test_entry_with_another_param_says_so() -> None:
+    want = [ExpectedLineError.of(PROFILE, "missing_field", 3, param="custom_id")]
+    entry = {"code": "missing_required_parameter", "message": "m", "param": "body", "line": 3}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([entry]), want, PROFILE)
+    text = str(info.value)
+    assert "has the entry for line 3 with param 'body', expected 'custom_id'" in text
+    assert "lacks" not in text
+    assert "validation.missing_field.param" in text
+    assert info.value.fact is None  # a verified fact: a failure, not a deviation
+
+
+def test_entry_with_another_code_is_a_deviation_carrying_the_observed_code() -> None:
+    want = [ExpectedLineError.of(PROFILE, "custom_id_invalid", 2)]
+    entry = {"code": "missing_required_parameter", "message": "m", "param": "custom_id", "line": 2}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([entry]), want, PROFILE)
+    error = info.value
+    assert "has the entry for line 2 with code 'missing_required_parameter', expected 'invalid_request'" in str(error)
+    assert error.inferred is not None
+    assert error.fact == "validation.custom_id_invalid.code"
+    assert error.observed == "missing_required_parameter"
+
+
+def test_entry_at_another_line_and_a_missing_entry() -> None:
+    want = [ExpectedLineError.of(PROFILE, "invalid_json_line", 2)]
+    entry = {"code": "invalid_json_line", "message": "m", "param": None, "line": 3}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([entry]), want, PROFILE, broken_lines=[2, 3])
+    assert "has the entry with code 'invalid_json_line' for line 3, expected for line 2" in str(info.value)
+    assert info.value.observed is NOT_OBSERVED  # another line number is no value of a fact
+    other = {"code": "invalid_url", "message": "m", "param": "url", "line": 5}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([other]), want, PROFILE, broken_lines=[2, 5])
+    assert "lacks the entry for 'invalid_json_line'" in str(info.value)
+
+
+def test_several_entries_for_the_line_offer_no_observed_code() -> None:
+    want = [ExpectedLineError.of(PROFILE, "too_few_requests", None, count=0, min=1)]
+    entries = [
+        {"code": "token_limit_exceeded", "message": "m", "param": None, "line": None},
+        {"code": "invalid_request", "message": "m", "param": "file_id", "line": None},
+    ]
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed(entries), want, PROFILE)
+    assert "has 2 entries for the file (no line), with codes 'invalid_request', 'token_limit_exceeded'" in str(
+        info.value
+    )
+    assert info.value.fact == "validation.too_few_requests.code"
+    assert info.value.observed is NOT_OBSERVED
+
+
+def test_file_level_entry_given_a_line_names_the_line_fact() -> None:
+    want = [ExpectedLineError.of(PROFILE, "too_few_requests", None, count=0, min=1)]
+    entry = {"code": "empty_file", "message": "m", "param": None, "line": 1}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([entry]), want, PROFILE, broken_lines=[1, None])
+    assert info.value.fact == "validation.too_few_requests.line"
+    assert info.value.observed is True
+
+
+def test_received_quotes_only_the_entries_about_the_line() -> None:
+    want = [ExpectedLineError.of(PROFILE, "custom_id_invalid", 40)]
+    noise = [{"code": "invalid_url", "message": "x" * 50, "param": "url", "line": n} for n in range(1, 40)]
+    entry = {"code": "duplicate_custom_id", "message": "m", "param": "custom_id", "line": 40}
+    with pytest.raises(ContractViolation) as info:
+        check_validation_errors(_failed([*noise, entry]), want, PROFILE, broken_lines=range(1, 41))
+    received = str(info.value).split("received:")[1].split("expected:")[0]
+    assert "duplicate_custom_id" in received and "invalid_url" not in received
+
+
+def test_error_param_deviation_carries_the_observed_null() -> None:
+    body = {"error": {"message": "No batch found with id 'x'.", "type": "invalid_request_error", "param": None}}
+    body["error"]["code"] = None
+    with pytest.raises(ContractViolation) as info:
+        expect_error(_response(404, body), PROFILE, "batch_not_found", id="x")
+    error = info.value
+    assert "error.param is None, the catalogue's error 'batch_not_found' has 'id'" in str(error)
+    assert error.fact == "errors.batch_not_found.param"
+    assert error.observed is None
+    with pytest.raises(ContractViolation) as info:
+        expect_error(_response(400, body), PROFILE, "batch_not_found", id="x")
+    assert (info.value.fact, info.value.observed) == ("errors.batch_not_found.status", 400)
+    with pytest.raises(ContractViolation) as info:
+        expect_error(_response(200, {}), PROFILE, "batch_not_found", id="x")
+    assert info.value.fact == "errors.batch_not_found.status" and info.value.observed is NOT_OBSERVED
+
+
+def test_verified_or_sourced_checks_carry_no_fact() -> None:
+    plain = violation("c", "w", received=1, expected=2)
+    assert (plain.fact, plain.observed, plain.inferred) == (None, NOT_OBSERVED, None)
+    verified = violation("c", "w", received=1, expected=2, profile=PROFILE, key="lifecycle.initial", observed="x")
+    assert (verified.fact, verified.observed) == (None, NOT_OBSERVED)
+    sourced = violation("c", "w", received=1, expected=2, profile=PROFILE, key="output.cancelled_code", source="s")
+    assert sourced.fact is None
+    inferred = violation("c", "w", received=1, expected=2, profile=PROFILE, key="output.cancelled_code", observed="y")
+    assert (inferred.fact, inferred.observed) == ("output.cancelled_code", "y")
+    assert repr(NOT_OBSERVED) == "NOT_OBSERVED"
+
+
+def test_error_file_code_deviation_carries_the_observed_code() -> None:
+    with pytest.raises(ContractViolation) as info:
+        check_error_file_lines([_failure_line("a", "cancelled")], ["batch_cancelled"], PROFILE, "output.cancelled_code")
+    assert (info.value.fact, info.value.observed) == ("output.cancelled_code", "cancelled")
+
+
+def test_long_values_are_cut_in_the_middle_keeping_head_and_tail() -> None:
+    value = "HEAD" + "x" * 20_000 + "TAIL"
+    text = str(violation("c", "w", received=value, expected="short"))
+    received = text.split("received: ")[1].split("\n")[0]
+    assert received.startswith("HEAD") and received.endswith("TAIL")
+    assert "chars cut" in received and 3_000 < len(received) < 4_200
+    short = "y" * 3_500  # under the limit: quoted whole
+    assert short in str(violation("c", "w", received=short, expected=None))
+
+
+def test_schema_violation_cites_the_rules_source_and_quotes_the_part_judged() -> None:
+    batch = _batch("validating", request_counts={"total": 1, "completed": "0", "failed": 0}, metadata={"k": "v" * 400})
+    with pytest.raises(ContractViolation) as info:
+        check_schema(PROFILE, "batch", batch, "the body")
+    text = str(info.value)
+    assert "openapi: BatchRequestCounts.completed" in text
+    assert "schemas/json/openai/batch.schema.json#/$defs/request_counts/properties/completed" in text
+    received = text.split("received: ")[1].split("\n")[0]
+    assert received == "$.request_counts.completed = '0'"
+
+
+def test_a_deviation_becomes_an_overlay_under_which_the_check_holds(tmp_path: Path) -> None:
+    """The fact and observed value a deviation carries are what a profile overlay needs: the
+    overlay written from them, loaded on top of the profile, makes the same answer pass."""
+    body = {"error": {"message": "No batch found with id 'x'.", "type": "invalid_request_error"}}
+    body["error"].update(param=None, code=None)
+    with pytest.raises(ContractViolation) as info:
+        expect_error(_response(404, body), PROFILE, "batch_not_found", id="x")
+    deviation = info.value
+    assert deviation.fact is not None
+    overlay = tmp_path / "observed.toml"
+    overlay.write_text(overlay_text("openai", [(deviation.fact, deviation.observed, "observed on t, 2026-11-20")]))
+    observed = load_profile(overlay)
+    assert observed.fact(deviation.fact).verified
+    expect_error(_response(404, body), observed, "batch_not_found", id="x")

@@ -449,8 +449,8 @@ WRONG = [
         "openai/batch",
         _batch(request_counts=[3, 0, 0]),
         "$.request_counts",
-        ["[3, 0, 0] is not of type 'object'"],
-        "type",
+        ["[3, 0, 0] is not valid under any of the given schemas", "is not of type 'object'"],
+        "anyOf",
         id="batch-counts-array",
     ),
     pytest.param(
@@ -527,11 +527,11 @@ WRONG = [
     ),
     pytest.param(
         "openai/batch",
-        _batch(errors={"data": []}),
-        "$.errors",
-        ["'object' is a required property"],
-        "required",
-        id="batch-errors-no-object",
+        _batch(status="failed", errors={"object": "dict", "data": []}),
+        "$.errors.object",
+        ["'list' was expected", "got 'dict'"],
+        "const",
+        id="batch-errors-object-not-list",
     ),
     pytest.param(
         "openai/batch",
@@ -664,6 +664,14 @@ WRONG = [
         ["None is not of type 'object'"],
         "type",
         id="error-line-nothing-set",
+    ),
+    pytest.param(
+        "openai/error_line",
+        _without(_output_line(), "response", "error"),
+        "$",
+        ["'error' is a required property"],
+        "required",
+        id="error-line-neither-key",
     ),
     pytest.param(
         "openai/error_line",
@@ -967,6 +975,116 @@ def test_non_http_error_line_validates(code: str) -> None:
     line = _output_line(response=None, error={"code": code, "message": "not executed"})
     validate("openai/error_line", line)
     validate("openai/result_line", line)
+
+
+# --- no stricter than the contract ----------------------------------------------------
+# Each case is a shape the OpenAPI text and the spec digest allow (a key whose value may be
+# null left out, an optional object null), which an earlier schema refused.
+
+RELAXED = [
+    pytest.param("openai/batch", _batch(request_counts=None), id="batch-counts-null-while-validating"),
+    pytest.param("openai/batch", _without(_batch(), "request_counts"), id="batch-counts-absent"),
+    pytest.param("openai/batch", _batch(status="failed", errors={"data": []}), id="batch-errors-without-object"),
+    pytest.param("openai/batch", _batch(status="failed", errors={"object": "list"}), id="batch-errors-without-data"),
+    pytest.param(
+        "openai/batch",
+        _batch(status="failed", errors={"object": "list", "data": [{"code": "invalid_json_line", "line": 2}]}),
+        id="batch-error-without-message",
+    ),
+    pytest.param("openai/output_line", _without(_output_line(), "error"), id="output-line-without-error-key"),
+    pytest.param("openai/error_line", _without(_http_error_line(), "error"), id="http-failure-without-error-key"),
+    pytest.param(
+        "openai/error_line",
+        _without(_output_line(error={"code": "batch_expired", "message": "m"}), "response"),
+        id="non-http-failure-without-response-key",
+    ),
+    pytest.param("openai/result_line", _without(_output_line(), "error"), id="result-line-without-error-key"),
+]
+
+
+@pytest.mark.parametrize(("schema", "instance"), RELAXED)
+def test_shapes_the_contract_allows_validate(schema: str, instance: object) -> None:
+    assert get_validator(schema).errors(instance) == []
+
+
+def test_a_success_without_error_key_is_still_no_error_line() -> None:
+    """Relaxing `error` on output lines must not let a success pass as a failure, nor a
+    failure as a success."""
+    success = _without(_output_line(), "error")
+    assert not get_validator("openai/error_line").is_valid(success)
+    failure = _without(_http_error_line(), "error")
+    assert not get_validator("openai/output_line").is_valid(failure)
+
+
+def _rule_nodes(node: object, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema that states rules of its own: the root, each named property, each $defs
+    entry and each allOf item (whose if/then states one rule; a bare `$ref` states none: its
+    target does)."""
+    if not isinstance(node, dict):
+        return
+    if set(node) - {"$ref", "description"}:
+        yield where, node
+    for keyword in ("properties", "$defs"):
+        for name, child in (node.get(keyword) or {}).items():
+            yield from _rule_nodes(child, f"{where}/{keyword}/{name}")
+    for index, child in enumerate(node.get("allOf") or []):
+        yield f"{where}/allOf/{index}", child
+    items = node.get("items")
+    if isinstance(items, dict):
+        for name, child in (items.get("properties") or {}).items():
+            yield from _rule_nodes(child, f"{where}/items/properties/{name}")
+
+
+RULE_SOURCES = ("openapi", "VERIFIED", "INFERRED", "schemas/profiles/", *SOURCE_DOCUMENTS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_rule_states_its_source(name: str) -> None:
+    """Each schema stating rules carries a `$comment` naming where the contract says them."""
+    nodes = list(_rule_nodes(load_schema(name)))
+    assert nodes
+    for where, node in nodes:
+        comment = node.get("$comment")
+        assert isinstance(comment, str), f"{name}{where} states rules without a $comment naming their source"
+        assert any(mark in comment for mark in RULE_SOURCES), f"{name}{where}: $comment names no source: {comment!r}"
+
+
+@pytest.mark.parametrize(("schema", "instance", "path", "fragments", "keyword"), WRONG)
+def test_each_violation_cites_its_rules_source(
+    schema: str, instance: object, path: str, fragments: list[str], keyword: str
+) -> None:
+    first = get_validator(schema).errors(instance)[0]
+    assert any(mark in first.source for mark in RULE_SOURCES), first
+    doc, _, pointer = first.rule.partition("#")
+    assert doc in NAMES
+    node: Any = load_schema(doc)
+    for token in pointer.split("/")[1:]:
+        node = node[int(token)] if isinstance(node, list) else node[token]
+    assert first.source in (node.get("$comment"), node.get("description"))
+
+
+def test_source_is_the_innermost_comment_on_the_path_refs_followed() -> None:
+    (status,) = get_validator("openai/batch").errors(_batch(status="weird"))
+    assert status.rule == "openai/batch#/$defs/status"
+    assert "openapi: Batch.status" in status.source
+    assert status.received == "weird"
+    (counts,) = get_validator("openai/batch").errors(_batch(request_counts={"total": 1, "completed": "1", "failed": 0}))
+    assert counts.rule == "openai/batch#/$defs/request_counts/properties/completed"
+    # A list item reaches the batch schema through its urn $ref.
+    page = {"object": "list", "data": [_batch(status="weird")], "has_more": False}
+    (item,) = get_validator("openai/batch_list").errors(page)
+    assert item.rule == "openai/batch#/$defs/status"
+    (required,) = get_validator("openai/batch").errors(_without(_batch(), "status"))
+    assert required.rule == "openai/batch#" and "Batch.required" in required.source
+
+
+def test_relaxed_rules_say_why() -> None:
+    batch = load_schema("openai/batch")
+    assert "not in Batch.required" in batch["properties"]["request_counts"]["$comment"]
+    assert "required" not in batch["$defs"]["errors"]
+    assert "required" not in batch["$defs"]["batch_error"]
+    assert "error" not in load_schema("openai/output_line")["required"]
+    assert {"response", "error"}.isdisjoint(load_schema("openai/error_line")["required"])
 
 
 # --- the validation API -------------------------------------------------------------

@@ -9,6 +9,7 @@ key. A few provider facts that the sources disagree on are pinned.
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from collections import deque
@@ -145,12 +146,19 @@ def test_surface_limits_and_windows_hold_together(name: str) -> None:
     assert not (profile.line_rules.mixed_endpoints and profile.line_rules.url_must_match_endpoint)
 
 
+# Entries of openai.toml's [validation] that record what the live API was observed to answer
+# but that neither the emulator's validation nor a breakage of the suite produces: the other
+# profiles need not state them (test_observed_only_entries_are_used_nowhere keeps this true).
+OBSERVED_ONLY = frozenset({"missing_messages", "model_not_found", "token_limit_exceeded"})
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.mark.parametrize("name", NAMES + VARIANTS)
 def test_catalogues_cover_the_openai_names_and_render(name: str) -> None:
     profile = load_profile(name)
     reference = load_profile("openai")
     missing_errors = set(reference.errors) - set(profile.errors)
-    missing_validation = set(reference.validation) - set(profile.validation)
+    missing_validation = set(reference.validation) - set(profile.validation) - OBSERVED_ONLY
     assert not missing_errors, f"[errors] lacks {sorted(missing_errors)}"
     assert not missing_validation, f"[validation] lacks {sorted(missing_validation)}"
     for spec in profile.errors.values():
@@ -159,6 +167,51 @@ def test_catalogues_cover_the_openai_names_and_render(name: str) -> None:
     for entry in profile.validation.values():
         code, message, _ = entry.render(**_template_fields(entry.message, entry.param))
         assert code and "{" not in message
+
+
+def test_observed_only_entries_are_used_nowhere() -> None:
+    """An entry only openai.toml states must not be asked for by name anywhere else: not by
+    a breakage of the suite, not by the emulator (else another profile would lack it)."""
+    from conformance.strategies import BREAKAGES
+
+    assert set(load_profile("openai").validation) >= OBSERVED_ONLY
+    assert OBSERVED_ONLY.isdisjoint(b.validation for b in BREAKAGES.values())
+    sources = [path.read_text(encoding="utf-8") for path in (REPO / "emulator").rglob("*.py")]
+    sources += [path.read_text(encoding="utf-8") for path in (REPO / "conformance").rglob("*.py")]
+    for name in OBSERVED_ONLY:
+        # The ways code asks for a [validation] entry by name (a code string of the same
+        # spelling, e.g. a backend's own "model_not_found" answer, is no such use).
+        use = re.compile(rf'(?:validation\[|_error\(|\.of\([^"]*|_has\()"{name}"')
+        assert not any(use.search(text) for text in sources), f"{name!r} is used by name: state it in every profile"
+
+
+def test_openai_catalogue_holds_every_observed_code() -> None:
+    """Every code openai-batch-spec.md §2.2 records as observed on the live API is an entry
+    of the openai validation catalogue, verified and with its own source."""
+    observed = {
+        "invalid_json_line": None,
+        "missing_required_parameter": None,
+        "invalid_url": "url",
+        "model_not_found": "body.model",
+        "invalid_request": "body.messages",
+        "streaming_unsupported": "body.stream",
+        "token_limit_exceeded": None,
+    }
+    profile = load_profile("openai")
+    for code, param in observed.items():
+        entries = [
+            name
+            for name, entry in profile.validation.items()
+            if entry.code == code and (param is None or entry.param == param)
+        ]
+        assert entries, f"no [validation] entry has code {code!r}" + (f" and param {param!r}" if param else "")
+        for name in entries:
+            fact = profile.fact(f"validation.{name}.code")
+            assert fact.verified and "openai-batch-spec.md" in fact.source, (name, fact)
+    spec = profile.validation["model_not_found"]
+    assert spec.render(value="m")[1] == "The provided model 'm' is not supported by the Batch API."
+    assert (spec.param, spec.line) == ("body.model", True)
+    assert profile.validation["token_limit_exceeded"].line is False
 
 
 # --- provenance ------------------------------------------------------------------------------
