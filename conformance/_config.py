@@ -102,6 +102,7 @@ class SuiteConfig:
     emulator_mutations: tuple[str, ...] = ()
     strict: bool = False
     target_name: str | None = None
+    observe: Path | None = None
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -363,6 +364,7 @@ KEYS: Mapping[str, Parser] = MappingProxyType(
         "target_controls": _bool,
         "strict": _bool,
         "target_name": _text,
+        "observe": _path,
         "emulator_mutations": _names,
         "model": _text,
         "other_model": _text,
@@ -500,6 +502,7 @@ def resolve(
         target_controls=get("target_controls", None),
         strict=bool(get("strict", False)),
         target_name=get("target_name", None),
+        observe=get("observe", None),
         emulator_mutations=get("emulator_mutations", ()),
         s3_endpoint_url=get("s3_endpoint_url", None),
         s3_bucket=get("s3_bucket", None),

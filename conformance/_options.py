@@ -154,6 +154,13 @@ OPTIONS: tuple[Option, ...] = (
         aliases=("--strict-facts",),
     ),
     Option(
+        "observe",
+        "--observe",
+        "FILE",
+        "write each deviation the run saw as a proposed profile overlay (the observed value, with the "
+        "source 'observed on <target name>, <date>'); review it, then load it with --profile FILE.",
+    ),
+    Option(
         "target_controls",
         "--target-controls",
         None,

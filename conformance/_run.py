@@ -307,7 +307,7 @@ class Run:
         timeouts = ", ".join(f"{k}={v:g}s" for k, v in suite.timeouts.items())
         lines = [
             f"batchconf {version()}: target {target}, profile {suite.profile_name} "
-            f"({suite.profile.display_name}), seed {suite.seed}",
+            f"({suite.profile.display_name}){_overlays(suite)}, seed {suite.seed}",
             f"batchconf: controls {controls}, budget {budget}, poll interval {suite.poll_interval:g}s, "
             f"timeouts {timeouts}",
         ]
@@ -318,6 +318,11 @@ class Run:
                 f"{suite.s3_bucket or 'a fresh batchconf-suite-<hex>'}, prefix {suite.s3_prefix or '(none)'}"
             )
         return lines
+
+
+def _overlays(suite: SuiteConfig) -> str:
+    overlays = suite.profile.overlays
+    return f" with overlay {', '.join(p.name for p in overlays)}" if overlays else ""
 
 
 RUN_KEY = pytest.StashKey[Run]()

@@ -23,6 +23,7 @@ collected test carrying a `capability` marker. An engaged run:
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -457,6 +458,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             except OSError as exc:
                 run.exit_reason = f"cannot write the results file {suite.results}: {exc}"
                 status = EXIT_HARNESS
+    if run.suite_config is not None and run.suite_config.observe is not None and not run.preflight_failed:
+        status = _write_observations(run, run.suite_config.observe, status)
     if status == pytest.ExitCode.NO_TESTS_COLLECTED:
         run.exit_reason = "no tests selected" + _deselection_hint(run)
         status = EXIT_HARNESS
@@ -469,6 +472,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run.runner is not None and run.runner.pending():
         run.notes.append(_resume_hint(run, session.config))
     session.exitstatus = status
+
+
+def _write_observations(run: Run, path: Path, status: int) -> int:
+    """`--observe FILE`: the run's deviations as a proposed overlay of its profile."""
+    from ._observe import observe, write
+
+    suite = run.suite()
+    name = str(run.recorder.meta.get("target_name")) if run.recorder is not None else suite.profile_name
+    found = observe((exc for _, exc in run.deviations), target_name=name)
+    for why in dict.fromkeys(found.left_out):
+        run.notes.append(f"observe: left out {why}")
+    if not found.facts:
+        run.notes.append(f"observe: no deviation with an observed value; {path} not written")
+        return status
+    try:
+        # On top of what the run was held to: the last overlay file it loaded, else its profile.
+        overlays = suite.profile.overlays
+        write(path, str(overlays[-1]) if overlays else suite.profile_name, found)
+    except (OSError, ValueError) as exc:
+        run.exit_reason = f"cannot write the observations to {path}: {exc}"
+        return EXIT_HARNESS
+    run.notes.append(
+        f"observe: {len(found.facts)} observed fact(s) written to {path}; review them, then use --profile {path}"
+    )
+    return status
 
 
 def _resume_hint(run: Run, config: pytest.Config) -> str:
