@@ -57,6 +57,8 @@ class Run:
     header_shown: bool = False
     controls_probe: bool | None = None
     receiver: WebhookReceiver | None = None
+    #: A fixture's exception (by identity) -> the test whose setup reported it first.
+    setup_failures: dict[int, tuple[BaseException, str]] = field(default_factory=dict)
     #: Ids of every batch and file the run created or resumed: lists are judged on these only.
     owned: set[str] = field(default_factory=set)
     #: The URL target failed its preflight: the run has no verdict to record.

@@ -398,6 +398,17 @@ def pytest_runtest_makereport(
         make_deviation(item, report, exc.inferred, str(exc))
         run.deviations.append((item.nodeid, exc))
         return report
+    if report.when == "setup" and item.nodeid in run.infos:
+        # A shared fixture that fails (an upload the target refuses) fails every test using
+        # it with the same exception: the first reports it, the others are blocked by it.
+        # The exception is kept with its id, so that the id is never reused by another.
+        _, first = run.setup_failures.setdefault(id(exc), (exc, item.nodeid))
+        if first != item.nodeid:
+            path, lineno = report.location[0], (report.location[1] or 0) + 1
+            report.outcome = "skipped"
+            report.longrepr = (path, lineno, f"blocked: the setup failure reported by {first}")
+            make_blocked(item, report)
+            return report
     if _short_tracebacks(item.config):
         shorten_failure(report, call.excinfo)
     return report

@@ -356,3 +356,46 @@ def test_a_scenario_that_cannot_be_resumed_is_submitted_again(tmp_path: Path, mo
         state=state,
     )
     assert runner.plan(["kept", "again"]) == (["kept"], ["again"])
+
+
+def test_a_shared_fixture_that_fails_is_reported_once(fake_suite: FakeSuite) -> None:
+    """A module fixture failing for every test that uses it errors once; the others are
+    blocked, naming the test that reported it. A function fixture fails each test anew."""
+    fake_suite.write(
+        "test_fixture",
+        """
+import pytest
+from conformance.invariants import ContractViolation
+
+
+@pytest.fixture(scope="module")
+def uploaded():
+    raise ContractViolation("upload", "the target refused the upload")
+
+
+@pytest.fixture
+def fresh():
+    raise ContractViolation("fresh", "refused again")
+
+
+@pytest.mark.capability("files")
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_uses_upload(uploaded, n):
+    pass
+
+
+@pytest.mark.capability("files")
+@pytest.mark.parametrize("n", [1, 2])
+def test_uses_fresh(fresh, n):
+    pass
+""",
+    )
+    result = fake_suite.run("--results", "r.jsonl")
+    result.assert_outcomes(errors=3)
+    out = result.stdout.str()
+    assert "2 blocked" in out
+    assert out.count("the target refused the upload") == 1
+    lines = [json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()]
+    blocked = [line for line in lines if line["outcome"] == "blocked"]
+    assert [line["nodeid"].rsplit("::", 1)[-1] for line in blocked] == ["test_uses_upload[2]", "test_uses_upload[3]"]
+    assert all("the setup failure reported by test_fixture.py::test_uses_upload[1]" in b["message"] for b in blocked)
