@@ -45,7 +45,8 @@ _SHORT_LINES = 30
 
 def batchconf_outcome(report: pytest.TestReport) -> str | None:
     """ "deviation", "blocked" or None for an ordinary report."""
-    for name, value in report.user_properties:
+    # Collection reports have no user properties.
+    for name, value in getattr(report, "user_properties", ()):
         if name == OUTCOME_PROPERTY:
             return str(value)
     return None

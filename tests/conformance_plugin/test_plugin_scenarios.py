@@ -394,8 +394,18 @@ def test_uses_fresh(fresh, n):
     result.assert_outcomes(errors=3)
     out = result.stdout.str()
     assert "2 blocked" in out
-    assert out.count("the target refused the upload") == 1
+    # Once in the errors section (the short summary at the end repeats each error's line).
+    assert out.split("short test summary")[0].count("the target refused the upload") == 1
     lines = [json.loads(x) for x in (fake_suite.path / "r.jsonl").read_text().splitlines()]
     blocked = [line for line in lines if line["outcome"] == "blocked"]
     assert [line["nodeid"].rsplit("::", 1)[-1] for line in blocked] == ["test_uses_upload[2]", "test_uses_upload[3]"]
     assert all("the setup failure reported by test_fixture.py::test_uses_upload[1]" in b["message"] for b in blocked)
+
+
+def test_a_module_that_fails_to_import_is_reported_as_such(fake_suite: FakeSuite) -> None:
+    """A collection error is shown as pytest shows it, not hidden by an internal error."""
+    fake_suite.write("test_broken", "import no_such_module_anywhere\n")
+    result = fake_suite.run()
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out
+    assert "no_such_module_anywhere" in out

@@ -519,12 +519,20 @@ def test_error_param_deviation_carries_the_observed_null() -> None:
     assert "error.param is None, the catalogue's error 'batch_not_found' has 'id'" in str(error)
     assert error.fact == "errors.batch_not_found.param"
     assert error.observed is None
+    # The 404 itself is documented (a verified fact): another status is a violation, not a
+    # deviation, and proposes no observed fact.
     with pytest.raises(ContractViolation) as info:
         expect_error(_response(400, body), PROFILE, "batch_not_found", id="x")
-    assert (info.value.fact, info.value.observed) == ("errors.batch_not_found.status", 400)
+    assert (info.value.fact, info.value.observed, info.value.inferred) == (None, NOT_OBSERVED, None)
     with pytest.raises(ContractViolation) as info:
         expect_error(_response(200, {}), PROFILE, "batch_not_found", id="x")
-    assert info.value.fact == "errors.batch_not_found.status" and info.value.observed is NOT_OBSERVED
+    assert info.value.inferred is None and info.value.observed is NOT_OBSERVED
+    # An inferred status (ScaiGrid's refusal of a cancel) still carries what was observed.
+    scaigrid = load_profile("scaigrid")
+    refused = {"error": {"code": "CONFLICT", "message": "m", "param": None}}
+    with pytest.raises(ContractViolation) as info:
+        expect_error(_response(400, refused), scaigrid, "cancel_terminal")
+    assert (info.value.fact, info.value.observed) == ("errors.cancel_terminal.status", 400)
 
 
 def test_verified_or_sourced_checks_carry_no_fact() -> None:
