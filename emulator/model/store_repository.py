@@ -222,8 +222,10 @@ class StoreRepository:
             found = self.store.get_if(self._batch_key(batch_id), entry.etag if entry is not None else None)
         except KeyError:
             with self._lock:
-                self._batches.pop(batch_id, None)
+                gone = self._batches.pop(batch_id, None)
                 self._meta.pop(batch_id, None)
+            if gone is not None:
+                gone.record.close_spools()
             return None
         if found is None:
             assert entry is not None
