@@ -19,7 +19,7 @@ from ._backend import ModelBackend
 from ._clock import Clock, VirtualClock
 from ._faults import FaultSet
 from ._mutations import Mutations
-from ._provider import DEFAULT_WEBHOOK_HOSTS, Provider
+from ._provider import DEFAULT_LEASE_SECONDS, DEFAULT_WEBHOOK_HOSTS, Provider
 from ._storage import ObjectStore
 from ._timing import TimingModel
 from ._transport import AsyncASGITransport, SyncASGITransport
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "version"]
 
 ROOT_URL = "http://batchconf.emulator"
+#: The bucket state in the store lives in when none is named.
+STATE_BUCKET = "batchconf-state"
 
 
 def version() -> str:
@@ -61,6 +63,10 @@ class Emulator(AbstractContextManager["Emulator"]):
     names or the alternative its documents give ("alternative": Scaleway's `-output`).
     `admin=False` leaves out the `/_emulator` routes; `admin_token` requires that token in
     the `X-Batchconf-Admin-Token` header on each of them.
+    `state="store"` keeps every record in the store (it needs `s3_endpoint_url`; the bucket
+    defaults to `batchconf-state` and is kept at close), so that another Emulator or
+    `batchconf serve` on the same store sees and resumes its batches; `lease_seconds` is how
+    long a server's claim on a batch lasts without renewal.
     """
 
     def __init__(
@@ -80,8 +86,14 @@ class Emulator(AbstractContextManager["Emulator"]):
         result_naming: str = "primary",
         admin: bool = True,
         admin_token: str | None = None,
+        state: str = "memory",
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        if state == "store":
+            if s3_endpoint_url is None:
+                raise ValueError("state 'store' needs a persistent S3 endpoint (s3_endpoint_url / --s3-endpoint-url)")
+            s3_bucket = s3_bucket or STATE_BUCKET
         keys = tuple(api_keys) if api_keys else ("sk-batchconf-" + secrets.token_hex(12),)
         if timing is None:
             timing = TimingModel(progression=progression)
@@ -98,6 +110,8 @@ class Emulator(AbstractContextManager["Emulator"]):
                 webhook_hosts=tuple(webhook_hosts),
                 public_url=public_url,
                 result_naming=result_naming,
+                state=state,
+                lease_seconds=lease_seconds,
             )
             self.app = create_app(self.provider, version(), admin=admin, admin_token=admin_token)
             self.provider.start_notifications()

@@ -5,12 +5,22 @@ given explicitly (repository, store, clock, engine, sink, input resolver, notifi
 `Surface` per dialect it serves: the profile's own, plus the OpenAI-compatible surface a
 profile may declare beside it (`[compat]`, ScaiGrid's `/oai/v1`), sharing one store, clock,
 backend, faults and mutations. Nothing here knows a wire field name.
+
+`state` picks where records live: "memory" (the default: `MemoryRepository`, nothing else
+changes) or "store" (`StoreRepository` under `state/<profile>/` of the store's bucket, the
+engine checkpointing into it, and a `Driver` thread that leases and moves unfinished
+batches; see `emulator.model.store_repository`, `lease` and `driver`). With "store", ids
+come from the system's entropy even when a seed is given (a restarted server must not make
+the ids it made before); the seed still orders results.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import threading
+import uuid
 from typing import Any
 
 from schemas import Profile, load_profile
@@ -28,16 +38,25 @@ from .dialects import Surface, catalogue_for, dialect_for
 from .model import seams
 from .model.access import Access
 from .model.batches import BatchService
+from .model.codec import OwnerCodec
+from .model.driver import Driven, Driver
 from .model.engine import Engine
 from .model.files import FileService
 from .model.inputs import InputResolver
+from .model.lease import Leases
 from .model.lifecycle import Transitions
 from .model.notify import NoNotifier, Notifier, WebhookNotifier
 from .model.records import BatchRecord
-from .model.repository import MemoryRepository, Repository
+from .model.repository import NO_JOURNAL, Journal, MemoryRepository, Repository
 from .model.results import sink_for
+from .model.store_repository import StoreRepository
 
-__all__ = ["DEFAULT_WEBHOOK_HOSTS", "Provider"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "DEFAULT_WEBHOOK_HOSTS", "STATES", "Provider"]
+
+#: Where records can live.
+STATES = ("memory", "store")
+#: How long a server's lease on a batch lasts without renewal (state in the store).
+DEFAULT_LEASE_SECONDS = 10.0
 
 #: Hosts a webhook may be delivered to unless configured otherwise: this machine only.
 DEFAULT_WEBHOOK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -59,8 +78,21 @@ class Provider:
         webhook_hosts: tuple[str, ...] = DEFAULT_WEBHOOK_HOSTS,
         public_url: str = "",
         result_naming: str = "primary",
+        state: str = "memory",
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, got {state!r}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease seconds must be > 0, got {lease_seconds}")
         self.profile = profile
+        self.state = state
+        self.lease_seconds = lease_seconds
+        #: This server among those sharing a store (names its leases and result chunks).
+        self.server_id = f"{socket.gethostname()[:20]}.{os.getpid()}.{uuid.uuid4().hex[:8]}".replace("/", "_")
+        self._owners = OwnerCodec(api_keys)
+        self._driven: list[Driven] = []
+        self.driver: Driver | None = None
         self.clock: Clock = clock or VirtualClock()
         self._timing = timing or TimingModel()
         self.store = store or ObjectStore()
@@ -68,7 +100,7 @@ class Provider:
         if profile.models.catalogue:
             self.backend = CatalogueBackend(self.backend, profile.models.catalogue, self._served_models)
         self.seed = seed if seed is not None else 0
-        self.ids = IdFactory(seed)
+        self.ids = IdFactory(seed if state == "memory" else None)
         self.faults = FaultSet()
         self.api_faults = ApiFaultSet(self.seed)
         self.mutations = Mutations(catalogue_for(profile))
@@ -102,6 +134,8 @@ class Provider:
             file_reference=profile.compat.file_reference if profile.compat is not None else "",
         )
         self.surfaces: tuple[Surface, ...] = (self.main,) if compat is None else (self.main, compat)
+        if self._driven:
+            self.driver = Driver(self._driven)
 
     def _served_models(self, models: frozenset[str]) -> frozenset[str] | None:
         """The catalogue's models as the active mutations leave them (None: any model)."""
@@ -112,7 +146,15 @@ class Provider:
 
     def _surface(self, profile: Profile, *, files_of: Repository | None, file_reference: str = "") -> Surface:
         dialect = dialect_for(profile)
-        repo = MemoryRepository()
+        repo: Repository
+        journal: Journal = NO_JOURNAL
+        store_repo: StoreRepository | None = None
+        if self.state == "store":
+            prefix = f"state/{profile.name}/"
+            leases = Leases(self.store, prefix, holder=self.server_id, ttl=self.lease_seconds)
+            repo = journal = store_repo = StoreRepository(self.store, prefix=prefix, owners=self._owners, leases=leases)
+        else:
+            repo = MemoryRepository()
         common: dict[str, Any] = {"store": self.store, "ids": self.ids, "lock": self.lock}
         files = None
         if profile.files.api:
@@ -158,6 +200,7 @@ class Provider:
             notifier=notifier,
             mutations=self.mutations,
             seed=self.seed,
+            journal=journal,
         )
         batches = BatchService(
             profile,
@@ -185,6 +228,8 @@ class Provider:
             public_url=lambda: self.public_url,
         )
         surface_ref.append(surface)
+        if store_repo is not None:
+            self._driven.append(Driven(store_repo, batches))
         return surface
 
     # -- shared knobs -----------------------------------------------------------------
@@ -210,12 +255,17 @@ class Provider:
         return None
 
     def start_notifications(self) -> None:
-        """Deliver webhooks from a background thread, catching watched batches up to the clock."""
+        """Start the background threads: webhook deliveries (catching watched batches up to
+        the clock) and, with state in the store, the driver that leases and moves batches."""
+        if self.driver is not None:
+            self.driver.start()
         if self.webhooks is not None:
             self.webhooks.start(tick=self.main.batches.catch_up_watched)
 
     def reset(self) -> None:
-        """Forget every file and batch, fault, mutation and delivery (the clock keeps its time)."""
+        """Forget every file and batch, fault, mutation and delivery (the clock keeps its time).
+
+        With state in the store this forgets them for every server sharing the store."""
         with self.lock:
             for surface in self.surfaces:
                 surface.repo.clear()
@@ -228,10 +278,16 @@ class Provider:
             self.store.clear()
 
     def close(self) -> None:
-        """Stop deliveries and release storage."""
+        """Stop deliveries and release storage. With state in the store, the driver first
+        commits the work in hand and releases its leases, and the records stay in the store."""
+        if self.driver is not None:
+            self.driver.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         with self.lock:
             for surface in self.surfaces:
-                surface.repo.clear()
+                if isinstance(surface.repo, StoreRepository):
+                    surface.repo.forget_cache()
+                else:
+                    surface.repo.clear()
             self.store.close()

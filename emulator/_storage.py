@@ -20,7 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-__all__ = ["PART_BYTES", "REMOTE_PART_BYTES", "ObjectStore"]
+__all__ = ["PART_BYTES", "REMOTE_PART_BYTES", "ObjectStore", "PreconditionFailed"]
 
 _CHUNK = 1 << 20
 #: Size of the parts an emulator-internal object is split into on in-process moto, where a
@@ -41,6 +41,15 @@ _moto_lock = threading.Lock()
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
+class PreconditionFailed(Exception):
+    """A conditional write was refused: the object exists (If-None-Match: *) or has changed
+    (If-Match: etag). S3 answers 412; AWS answers 409 ConditionalRequestConflict to a write that
+    races another conditional write on the same key."""
+
+
+_CONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
 def _part_key(key: str, index: int) -> str:
@@ -233,6 +242,53 @@ class ObjectStore:
         for i in range(0, len(parts), 1000):
             batch: list[Any] = [{"Key": _part_key(key, n)} for n in range(i, min(len(parts), i + 1000))]
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+
+    # -- conditional reads and writes (the durable state's records and leases) ------------
+
+    def put_if(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+        content_type: str = "application/json",
+    ) -> str:
+        """Store `data` under `key` only if the object still has ETag `if_match`, or (with
+        `if_absent`) does not exist yet; returns the new ETag, or raises `PreconditionFailed`."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, "ContentType": content_type}
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        if if_absent:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            answer = self._s3.put_object(**kwargs)
+        except ClientError as exc:
+            if _error_code(exc) in _CONDITION_CODES or _error_code(exc) == "NoSuchKey":
+                raise PreconditionFailed(f"s3://{self.bucket}/{key}: {_error_code(exc)}") from None
+            raise
+        return str(answer["ETag"])
+
+    def get_if(self, key: str, etag: str | None = None) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag; None when its ETag is still `etag` (304, no body);
+        KeyError when there is no such object."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag is not None:
+            kwargs["IfNoneMatch"] = etag
+        try:
+            answer = self._s3.get_object(**kwargs)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in ("304", "NotModified"):
+                return None
+            if code in ("NoSuchKey", "404"):
+                raise KeyError(f"s3://{self.bucket}/{key}") from None
+            raise
+        body = answer["Body"]
+        try:
+            return body.read(), str(answer["ETag"])
+        finally:
+            body.close()
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every key under `prefix`."""

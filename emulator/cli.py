@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from ._cli.profiles import served_profiles
-from ._cli.serve import KEYS_ENV
+from ._cli.serve import KEYS_ENV, add_state_arguments
 
 __all__ = ["build_parser", "main", "served_profiles", "version"]
 
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--s3-endpoint-url", default=None, help="S3 endpoint (moto server, MinIO, AWS); default moto in-process"
     )
     serve.add_argument("--s3-bucket", default=None, help="bucket to use (default: a new one per run)")
+    add_state_arguments(serve)
     serve.add_argument(
         "--backend-url",
         default=None,

@@ -1,4 +1,13 @@
-"""`batchconf serve`: the emulator under uvicorn, on a socket bound before anything is printed."""
+"""`batchconf serve`: the emulator under uvicorn, on a socket bound before anything is printed.
+
+`--state store` keeps every file and batch record, and each batch's progress, in the S3 store
+named by `--s3-endpoint-url` (bucket `--s3-bucket`, default `batchconf-state`), so that a
+server killed mid-batch and started again on the same store resumes its batches, and two
+servers on one store serve the same files and batches (`emulator.model.store_repository`).
+SIGTERM (like SIGINT) stops accepting requests, lets the driver finish its tick (the work in
+hand is committed), releases the server's leases so another server takes over at once, and
+exits 0.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ import signal
 import socket
 import sys
 
-__all__ = ["KEYS_ENV", "BindError", "bind", "serve"]
+__all__ = ["KEYS_ENV", "BindError", "add_state_arguments", "bind", "serve"]
 
 KEYS_ENV = "BATCHCONF_API_KEYS"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -51,6 +60,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `batchconf serve` that choose where its state lives."""
+    parser.add_argument(
+        "--state",
+        choices=("memory", "store"),
+        default="memory",
+        help="where files, batches and their progress live: this process's memory (default), or the S3 store "
+        "of --s3-endpoint-url (a restarted server resumes, several servers share it)",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="--state store: how long a server's claim on a batch lasts unrenewed; another server takes a "
+        "batch over this long after its server died (default 10)",
+    )
+
+
 def _keys(args: argparse.Namespace) -> tuple[tuple[str, ...], bool]:
     keys = [k for k in args.api_key if k]
     if not keys:
@@ -70,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from .._clock import RealClock, VirtualClock
     from .._emulator import Emulator
-    from .._provider import DEFAULT_WEBHOOK_HOSTS
+    from .._provider import DEFAULT_LEASE_SECONDS, DEFAULT_WEBHOOK_HOSTS
     from .._timing import TimingModel
 
     keys, generated = _keys(args)
@@ -90,6 +118,14 @@ def serve(args: argparse.Namespace) -> int:
         # Anyone who reaches the server could move its clock or switch on mutations.
         admin_token = secrets.token_urlsafe(24)
         token_generated = True
+    state = getattr(args, "state", "memory")
+    lease_seconds = getattr(args, "lease_seconds", None)
+    if state == "store" and not args.s3_endpoint_url:
+        print("batchconf serve: --state store needs a persistent --s3-endpoint-url", file=sys.stderr)
+        return 2
+    if lease_seconds is not None and (state != "store" or lease_seconds <= 0):
+        print("batchconf serve: --lease-seconds needs --state store and a number > 0", file=sys.stderr)
+        return 2
     try:
         sock = bind(args.host, args.port)
     except BindError as exc:
@@ -132,6 +168,8 @@ def serve(args: argparse.Namespace) -> int:
             result_naming=args.result_naming,
             admin=not args.no_admin,
             admin_token=admin_token,
+            state=state,
+            lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
         )
     except (ValueError, UnknownProfileError, ProfileError, NotImplementedError) as exc:
         sock.close()
@@ -151,6 +189,13 @@ def serve(args: argparse.Namespace) -> int:
     if moto_server is not None:
         where += " (a moto server started for this run; region us-east-1, any credentials)"
     print(f"S3: {where}; the emulator's own bucket {store.bucket}", flush=True)
+    if state == "store":
+        provider = emu.provider
+        print(
+            f"state: in the store under s3://{store.bucket}/state/ (server {provider.server_id}, "
+            f"leases of {provider.lease_seconds:g} s)",
+            flush=True,
+        )
     if emu.batch_principals:
         name, application = emu.batch_principals
         print(f"batch principal: {name} ({application}); a bucket policy must allow it", flush=True)

@@ -2,11 +2,20 @@
 
 No HTTP here and no wire field names: a dialect parses its create body into `CreateBatch`,
 and serializes the `BatchRecord` it gets back.
+
+Every move of a batch ends with `repo.save(b)` (free in memory). With the store repository
+a save can find that another server committed first (`StaleRecord`): the record is then
+reloaded in place and the move is redone on it (`_moving`), a bounded number of times.
+Polls (retrieve, list) move a batch under timed progression only on the server that holds
+its lease (`repo.may_move`); elsewhere they show the state last committed, which the
+holder's driver keeps at most one tick behind the clock. Commands (cancel, the admin step)
+and per-poll progression move it on any server. `drive` is the driver's entry point.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,9 +34,12 @@ from .errors import ApiError
 from .inputs import InputResolver
 from .lifecycle import Transitions
 from .records import BatchRecord, InputRef, Owner
-from .repository import Repository
+from .repository import Repository, StaleRecord
 
 __all__ = ["BatchService", "CreateBatch", "json_kind"]
+
+#: How many times a move is redone on a fresh copy when another server committed first.
+_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -90,11 +102,37 @@ class BatchService:
         """Forget the concurrency bookkeeping (the repository is cleared by its owner)."""
         self._active.clear()
 
-    def _get(self, batch_id: str, owner: Owner) -> BatchRecord:
+    def _get(self, batch_id: str, owner: Owner | None) -> BatchRecord:
         b = self.repo.batch(batch_id)
-        if b is None or not self.access.owns(owner, b.owner):
+        if b is None or (owner is not None and not self.access.owns(owner, b.owner)):
             raise ApiError("batch_not_found", id=batch_id)
         return b
+
+    def _moving(
+        self, batch_id: str, owner: Owner | None, move: Callable[[BatchRecord], None], *, poll: bool = False
+    ) -> BatchRecord:
+        """`move` the batch and keep it; redone on the fresh record when another server
+        committed first. A poll leaves a batch it may not move as the store has it."""
+        for _ in range(_ATTEMPTS):
+            b = self._get(batch_id, owner)
+            if poll and self.engine.timing.progression == "timed" and not self.repo.may_move(b):
+                return b
+            move(b)
+            try:
+                self.repo.save(b)
+            except StaleRecord:
+                continue
+            return b
+        return self._get(batch_id, owner)
+
+    def _settle(self, b: BatchRecord) -> None:
+        """Catch `b` up to the clock where this process may move it."""
+        if not self.repo.may_move(b):
+            return
+        self.engine.catch_up(b)
+        # A stale record was reloaded in place: the other server's state is as good.
+        with contextlib.suppress(StaleRecord):
+            self.repo.save(b)
 
     def get_any(self, batch_id: str) -> BatchRecord | None:
         """A batch by id regardless of owner (admin routes)."""
@@ -180,7 +218,7 @@ class BatchService:
             return
         active = self._active.get(owner, {})
         for b in list(active.values()):
-            self.engine.catch_up(b)
+            self._settle(b)
             if b.terminal:
                 del active[b.id]
         if len(active) >= maximum:
@@ -245,12 +283,7 @@ class BatchService:
     def retrieve(self, batch_id: str, owner: Owner, *, poll: bool = True) -> BatchRecord:
         """The batch, caught up to the clock (and moved one status under per-poll progression)."""
         with self.lock:
-            b = self._get(batch_id, owner)
-            if poll:
-                self.engine.on_poll(b)
-            else:
-                self.engine.catch_up(b)
-            return b
+            return self._moving(batch_id, owner, self.engine.on_poll if poll else self.engine.catch_up, poll=True)
 
     def list(self, owner: Owner, *, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
         """A page of the owner's batches in the profile's order, each caught up to the clock."""
@@ -278,36 +311,46 @@ class BatchService:
                 page = list(items[start : start + limit])
                 more = start + limit < len(items)
             for b in page:
-                self.engine.catch_up(b)
+                self._settle(b)
             return page, more
 
     def cancel(self, batch_id: str, owner: Owner) -> BatchRecord:
         """Start cancelling; the dialect's 409 for a batch that can no longer be cancelled."""
         with self.lock:
-            b = self._get(batch_id, owner)
-            self.engine.catch_up(b)
-            life = self.profile.lifecycle
-            if b.status in life.cancel_idempotent:
-                return b
-            if b.status not in life.cancellable:
-                action = self.mutations.apply(seams.CANCEL_REFUSED, "refuse")
-                if action == "accept":
-                    return b
-                if action.startswith("force:"):
-                    self.engine.force(b, action.removeprefix("force:"))
-                    return b
-                raise ApiError("cancel_terminal", status=b.status)
-            self.engine.cancel(b)
-            return b
+            return self._moving(batch_id, owner, self._cancel)
+
+    def _cancel(self, b: BatchRecord) -> None:
+        self.engine.catch_up(b)
+        life = self.profile.lifecycle
+        if b.status in life.cancel_idempotent:
+            return
+        if b.status not in life.cancellable:
+            action = self.mutations.apply(seams.CANCEL_REFUSED, "refuse")
+            if action == "accept":
+                return
+            if action.startswith("force:"):
+                self.engine.force(b, action.removeprefix("force:"))
+                return
+            raise ApiError("cancel_terminal", status=b.status)
+        self.engine.cancel(b)
 
     def step(self, batch_id: str, lines: int | None = None) -> BatchRecord:
         """Admin: move a batch one status, or process `lines` more lines."""
         with self.lock:
+            return self._moving(batch_id, None, lambda b: self.engine.step(b, lines))
+
+    def drive(self, batch_id: str) -> bool:
+        """The driver's move (this process holds the batch's lease): catch it up to the
+        clock and commit. Whether the batch needs no more driving (terminal, or gone)."""
+        with self.lock:
             b = self.repo.batch(batch_id)
             if b is None:
-                raise ApiError("batch_not_found", id=batch_id)
-            self.engine.step(b, lines)
-            return b
+                return True
+            self.engine.catch_up(b)
+            # A stale record was reloaded in place; the driver checks its lease again.
+            with contextlib.suppress(StaleRecord):
+                self.repo.save(b)
+            return b.terminal
 
     def catch_up_watched(self) -> None:
         """Catch up every unfinished batch that someone waits to hear about (webhooks)."""
@@ -315,7 +358,7 @@ class BatchService:
             for active in self._active.values():
                 for b in list(active.values()):
                     if b.webhook_url:
-                        self.engine.catch_up(b)
+                        self._settle(b)
                     if b.terminal:
                         del active[b.id]
 

@@ -6,7 +6,10 @@ graph. What each role does next, and after how long, is one table (`MOVES`). It 
 sleeps and has no thread of its own: whoever looks at a batch first catches it up to the
 clock (`catch_up`), and per-poll or manual progression moves it explicitly (`step`).
 Input is streamed from object storage line by line; results are buffered in spooled files,
-handed to the profile's result sink at the end, and the notifier is told.
+handed to the profile's result sink at the end, and the notifier is told. A `Journal` (the
+repository's) is told after every `journal.checkpoint_lines` lines and at the end of each
+catch-up, and just before the results are stored: with the store repository that is how a
+batch's progress survives a restart (`store_repository`); in memory it costs nothing.
 
 Its collaborators are given to it; it never calls back into the services above it.
 """
@@ -35,6 +38,7 @@ from .inputs import InputMissing, InputResolver
 from .lifecycle import Transitions
 from .notify import Notifier
 from .records import BatchRecord
+from .repository import NO_JOURNAL, Journal
 from .results import LineWriter, ResultSink
 from .validation import InputValidator
 
@@ -83,6 +87,7 @@ class Engine:
         notifier: Notifier,
         mutations: Mutations,
         seed: int,
+        journal: Journal = NO_JOURNAL,
     ) -> None:
         self.profile = profile
         self.transitions = transitions
@@ -97,6 +102,7 @@ class Engine:
         self.notifier = notifier
         self.mutations = mutations
         self.seed = seed
+        self.journal = journal
         self.validator = InputValidator(profile, store=store, mutations=mutations)
 
     # -- transitions ------------------------------------------------------------------
@@ -215,6 +221,7 @@ class Engine:
                 message = f"Line {line}: {message}"
             custom_id = custom_ids.get(line, "") if isinstance(line, int) else ""
             b.err_spool.write(self.lines.failure(f"{prefix}{index:08x}", custom_id, str(entry.get("code")), message))
+        self.journal.before_results(b)
         self.sink.store(b, int(t))
 
     # -- processing -------------------------------------------------------------------
@@ -256,7 +263,9 @@ class Engine:
         prefix = b.extra["hex"]
         default_url = b.endpoint
         usage = b.usage
-        window = _SHUFFLE_WINDOW
+        # A journal checkpoints at buffer flushes: flush at least every checkpoint_lines.
+        checkpoint = self.journal.checkpoint_lines
+        window = min(_SHUFFLE_WINDOW, checkpoint) if checkpoint else _SHUFFLE_WINDOW
         for line in self._iter_plan(b, b.done, target):
             key = f"{prefix}{index:08x}"
             custom_id = line["custom_id"]
@@ -288,8 +297,13 @@ class Engine:
                 err_buf.append(response(key, custom_id, reply.status_code, reply.body))
             if len(out_buf) + len(err_buf) >= window:
                 self._flush(b, out_buf, err_buf, rng if shuffle else None)
+                if checkpoint:
+                    b.done = index
+                    self.journal.checkpoint(b)
         self._flush(b, out_buf, err_buf, rng if shuffle else None)
         b.done = index
+        if checkpoint:
+            self.journal.checkpoint(b)
 
     @staticmethod
     def _fault_of(custom_id: str, body: dict[str, Any], faults: FaultSet | None) -> Fault | Reply | None:
@@ -362,6 +376,7 @@ class Engine:
         if b.plan is None:
             b.close_spools()
             return
+        self.journal.before_results(b)
         if self.mutations.active(seams.RESULTS_LINES):
             self._bend_results(b, ending)
         self.sink.store(b, int(t))
