@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ._suite_process import suite_process
 
 __all__ = ["MutantResult", "format_table", "progress_line", "run_mutant", "run_mutants"]
 
@@ -73,30 +74,27 @@ def run_mutant(
     """Run the suite against the in-process emulator with `mutation` switched on."""
     with tempfile.TemporaryDirectory(prefix="batchconf-mutant-") as tmp:
         results = Path(tmp) / "results.jsonl"
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "conformance",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--profile",
-            profile,
-            "--results",
-            str(results),
-            # Against our own emulator every profile fact is the contract it implements:
-            # a violation of an inferred fact counts too.
-            "--batchconf-strict",
-        ]
+        cmd, env = suite_process(
+            [
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--profile",
+                profile,
+                "--results",
+                str(results),
+                # Against our own emulator every profile fact is the contract it implements:
+                # a violation of an inferred fact counts too.
+                "--batchconf-strict",
+            ]
+        )
         if mutation is not None:
             cmd += ["--emulator-mutation", mutation]
         if stop_at_first:
             cmd.append("-x")
         cmd += list(extra_args)
         started = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
         seconds = time.perf_counter() - started
         catchers: list[str] = []
         run = 0

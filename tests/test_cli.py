@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -106,7 +106,9 @@ def pytest_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
     """Record the commands `batchconf check` would run, answering each with exit code 0."""
     calls: list[list[str]] = []
 
-    def call(cmd: Sequence[str]) -> int:
+    def call(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+        # Only the suite's own plugins: the environment's others are not loaded.
+        assert env is not None and env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
         calls.append(list(cmd))
         return 0
 
@@ -148,7 +150,8 @@ def test_check_passes_other_arguments_to_pytest(pytest_calls: list[list[str]]) -
     spelled --batchconf-strict; a --help after `--` is not batchconf's."""
     assert main(["check", "--profile", "scaigrid", "--strict", "-k", "cancel"]) == 0
     assert main(["check", "-x", "--", "--help"]) == 0
-    head = [sys.executable, "-m", "pytest", "--pyargs", "conformance"]
+    plugins = ["-p", "conformance.plugin", "-p", "_hypothesis_pytestplugin"]
+    head = [sys.executable, "-m", "pytest", *plugins, "--pyargs", "conformance"]
     assert pytest_calls == [
         [*head, "--profile", "scaigrid", "--batchconf-strict", "-k", "cancel"],
         [*head, "-x", "--", "--help"],
@@ -160,7 +163,7 @@ def test_check_maps_pytests_harness_codes_to_2(
     monkeypatch: pytest.MonkeyPatch, pytest_code: int, expected: int
 ) -> None:
     """pytest's usage, internal and no-tests codes are harness errors: exit 2."""
-    monkeypatch.setattr(check_cmd.subprocess, "call", lambda cmd: pytest_code)
+    monkeypatch.setattr(check_cmd.subprocess, "call", lambda cmd, env=None: pytest_code)
     assert main(["check"]) == expected
 
 

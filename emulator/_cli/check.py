@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._suite_process import suite_process
+
 __all__ = ["check", "check_all", "check_help_parser", "matrix"]
 
 _HELP_FLAGS = frozenset({"-h", "--help"})
@@ -91,7 +93,8 @@ def check(argv: Sequence[str]) -> int:
     # import (and assertion-rewrite) the suite's modules itself.
     # `--strict` is batchconf's here; under plain pytest it is pytest's own option.
     pytest_args = ["--batchconf-strict" if a == "--strict" else a for a in argv]
-    code = subprocess.call([sys.executable, "-m", "pytest", "--pyargs", "conformance", *pytest_args])
+    argv, env = suite_process(pytest_args)
+    code = subprocess.call(argv, env=env)
     return 2 if code in (2, 3, 4, 5) else code
 
 
