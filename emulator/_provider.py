@@ -28,6 +28,7 @@ from .dialects import Surface, catalogue_for, dialect_for
 from .model import seams
 from .model.access import Access
 from .model.batches import BatchService
+from .model.consistency import ConsistencyFaults
 from .model.engine import Engine
 from .model.files import FileService
 from .model.inputs import InputResolver
@@ -36,6 +37,7 @@ from .model.notify import NoNotifier, Notifier, WebhookNotifier
 from .model.records import BatchRecord
 from .model.repository import MemoryRepository, Repository
 from .model.results import sink_for
+from .model.storage_faults import BatchStore, StorageFaultSet
 
 __all__ = ["DEFAULT_WEBHOOK_HOSTS", "Provider"]
 
@@ -71,6 +73,11 @@ class Provider:
         self.ids = IdFactory(seed)
         self.faults = FaultSet()
         self.api_faults = ApiFaultSet(self.seed)
+        self.storage_faults = StorageFaultSet(self.seed)
+        self.consistency = ConsistencyFaults(profile)
+        # What a batch's engine and result sink read and write: the store, with the
+        # storage faults applied.
+        self.batch_store = BatchStore(self.store, self.storage_faults)
         self.mutations = Mutations(catalogue_for(profile))
         self.access = Access(api_keys, self.mutations)
         self.lock = threading.RLock()
@@ -147,18 +154,25 @@ class Provider:
             transitions=transitions,
             clock=self.clock,
             timing=self._timing,
-            store=self.store,
+            store=self.batch_store,
             backend=self.backend,
             faults=self.faults,
             lines=dialect.line_writer(profile),
             sink=sink_for(
-                profile, repo=repo, clock=self.clock, mutations=self.mutations, naming=self.result_naming, **common
+                profile,
+                repo=repo,
+                clock=self.clock,
+                mutations=self.mutations,
+                naming=self.result_naming,
+                **{**common, "store": self.batch_store},
             ),
             inputs=inputs,
             notifier=notifier,
             mutations=self.mutations,
             seed=self.seed,
         )
+        engine.storage_faults = self.storage_faults
+        engine.consistency = self.consistency
         batches = BatchService(
             profile,
             repo=repo,
@@ -222,6 +236,8 @@ class Provider:
                 surface.batches.clear()
             self.faults.clear()
             self.api_faults.clear()
+            self.storage_faults.clear()
+            self.consistency.clear()
             self.mutations.clear()
             if self.webhooks is not None:
                 self.webhooks.clear()
