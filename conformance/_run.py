@@ -179,10 +179,13 @@ class Run:
             from ._waiter import Waiter
 
             suite = self.suite()
+            from .invariants import results_settled
+
             self.waiter = Waiter(
                 terminal=suite.profile.lifecycle.terminal,
                 timeouts=suite.timeouts,
                 poll_interval=suite.poll_interval,
+                settled=results_settled(suite.profile),
             )
         return self.waiter
 

@@ -5,6 +5,13 @@ polled, so a test can check the whole observed history. Each wait is bounded by 
 timeout (`--wait-timeout terminal=600`) and announced by a log line before it starts. Between
 rounds it sleeps the poll interval, which is 0 against the in-process emulator: there each
 poll moves a batch one status, so nothing ever sleeps to wait for a state.
+
+A terminal status is not always the end of polling: where the contract sets the result
+references at that status and the target showed the status first (eventual consistency,
+as users of real providers report), a `settled` predicate says the references are still
+missing, and the waiter polls such a batch again, at most `settle_polls` more times, so the
+results it then fetches are the batch's own. It still validates nothing: the snapshots keep
+the lag, and the invariants report it once (`check_file_ids`).
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class Observation:
     polls: int = 0
     elapsed: float = 0.0
     error: WaitError | None = None
+    #: Polls made after a terminal status whose result references were not yet set.
+    settle_polls: int = 0
 
     @property
     def final(self) -> dict[str, Any]:
@@ -115,8 +124,10 @@ class Waiter:
     an `until` predicate holds.
 
     `terminal` is the profile's terminal statuses; `timeouts` the named timeouts in seconds;
-    `poll_interval` the sleep between polling rounds (0: never sleep). `sleep` and `clock`
-    are injectable for tests.
+    `poll_interval` the sleep between polling rounds (0: never sleep). `settled`, a
+    predicate on a terminal batch body, says whether its result references are all there;
+    while it is false the batch is polled again, at most `settle_polls` times (then the
+    waiter stops and the invariants judge). `sleep` and `clock` are injectable for tests.
     """
 
     def __init__(
@@ -130,6 +141,8 @@ class Waiter:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] | None = None,
+        settled: Callable[[dict[str, Any]], bool] | None = None,
+        settle_polls: int = 3,
     ) -> None:
         self.terminal = frozenset(terminal)
         self.timeouts = dict(timeouts)
@@ -139,6 +152,8 @@ class Waiter:
         self._sleep = sleep
         self._clock = clock
         self._announce = announce
+        self.settled = settled
+        self.settle_polls = settle_polls
 
     def timeout(self, name: str) -> float:
         """The seconds of timeout `name` (UnknownTimeoutError lists the configured names)."""
@@ -213,7 +228,9 @@ class Waiter:
             if now >= deadline:
                 for bid in pending:
                     obs = observations[bid]
-                    obs.error = WaitTimeout(timeout, seconds, bid, obs, goal)
+                    # A batch re-polled only for its late references did reach its end.
+                    if obs.status not in self.terminal:
+                        obs.error = WaitTimeout(timeout, seconds, bid, obs, goal)
                 break
             if self.poll_interval > 0:
                 self._sleep(min(self.poll_interval, deadline - now))
@@ -285,8 +302,23 @@ class Waiter:
         assert isinstance(body_json, dict)
         obs._record(body_json, status)
         if status in self.terminal:
-            return True
+            return self._settled(obs, body_json)
         return bool(until is not None and until(body_json))
+
+    def _settled(self, obs: Observation, body: dict[str, Any]) -> bool:
+        """Whether polling a terminal batch is over: its references are there, or the bound
+        on polling again for them is used up."""
+        if self.settled is None or self.settled(body) or obs.settle_polls >= self.settle_polls:
+            return True
+        obs.settle_polls += 1
+        log.warning(
+            "polling batch %s: status %r without all its result references; polling again (%d of at most %d)",
+            obs.batch_id,
+            body.get(self.status_field),
+            obs.settle_polls,
+            self.settle_polls,
+        )
+        return False
 
     def _transient(self, obs: Observation, transient: dict[str, int], what: str) -> bool:
         bid = obs.batch_id

@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,6 +89,7 @@ __all__ = [
     "history",
     "observed_statuses",
     "parse_jsonl",
+    "results_settled",
     "schema_name",
     "violation",
 ]
@@ -605,16 +606,25 @@ def _started(views: Sequence[BatchView]) -> bool:
     return any(v.total > 0 or v.role in ("in_progress", "finalizing") for v in views)
 
 
-def check_result_refs(view: BatchView, profile: Profile, *, started: bool, where: str = "") -> None:
+def check_result_refs(
+    view: BatchView, profile: Profile, *, started: bool, where: str = "", later: Sequence[BatchView] = ()
+) -> None:
     """The result references of a terminal state are set or null as the dialect's rules say
-    (`Dialect.ref_rules`)."""
+    (`Dialect.ref_rules`). `later` are the states polled after it: a reference missing here
+    but set later is reported as set late (the status came before its results)."""
     dialect = adapter_for(profile)
     for rule in dialect.ref_rules(view, started=started):
         value = view.refs.get(rule.field)
         if rule.present is True and value is None:
+            late = next((n for n, v in enumerate(later, start=1) if v.refs.get(rule.field) is not None), None)
+            lag = (
+                ""
+                if late is None
+                else f" (it was set {late} poll(s) later: the status was reported before its results)"
+            )
             raise violation(
                 rule.check,
-                f"{where}{rule.why}, but {rule.field} is null",
+                f"{where}{rule.why}, but {rule.field} is null{lag}",
                 received=None,
                 expected=rule.expected,
                 profile=profile if rule.key else None,
@@ -641,9 +651,9 @@ def check_file_ids(states: Sequence[Mapping[str, Any]], profile: Profile) -> Non
     results."""
     out = profile.output
     dialect = adapter_for(profile)
+    all_views = [dialect.view(state) for state in states]
     views: list[BatchView] = []
-    for index, state in enumerate(states):
-        view = dialect.view(state)
+    for index, view in enumerate(all_views):
         views.append(view)
         terminal = view.status in profile.lifecycle.terminal
         if out.ids_at_terminal and not terminal:
@@ -658,7 +668,28 @@ def check_file_ids(states: Sequence[Mapping[str, Any]], profile: Profile) -> Non
                         key="output.ids_at_terminal",
                     )
         if terminal:
-            check_result_refs(view, profile, started=_started(views), where=f"observation #{index}: ")
+            check_result_refs(
+                view, profile, started=_started(views), where=f"observation #{index}: ", later=all_views[index + 1 :]
+            )
+
+
+def results_settled(profile: Profile) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate on a terminal batch body for the waiter (`Waiter(settled=...)`): whether
+    every result reference the dialect's rules require at that status is set. While it is
+    false the waiter polls again (bounded), so a reference that lags its status is fetched
+    all the same and the lag is reported once, by `check_file_ids`."""
+    dialect = adapter_for(profile)
+
+    def settled(state: Mapping[str, Any]) -> bool:
+        view = dialect.view(state)
+        started = view.total > 0 or view.completed + view.failed > 0
+        return all(
+            view.refs.get(rule.field) is not None
+            for rule in dialect.ref_rules(view, started=started)
+            if rule.present is True
+        )
+
+    return settled
 
 
 def parse_jsonl(raw: bytes | None, what: str) -> list[Any]:

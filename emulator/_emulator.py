@@ -25,6 +25,8 @@ from ._timing import TimingModel
 from ._transport import AsyncASGITransport, SyncASGITransport
 from ._webhooks import WebhookDispatcher
 from .http._app import create_app
+from .model.consistency import ConsistencyFaults
+from .model.storage_faults import StorageFaultSet
 
 if TYPE_CHECKING:
     import openai
@@ -246,6 +248,24 @@ class Emulator(AbstractContextManager["Emulator"]):
         """API-level faults: `api_faults.add("retrieve_batch", status_code=429, retry_after=1,
         count=2)` fails the next two retrieves; `stall_seconds=5` holds calls, then 504."""
         return self.provider.api_faults
+
+    @property
+    def storage_faults(self) -> StorageFaultSet:
+        """Storage faults during a batch: `storage_faults.add(operation="put", status=503,
+        count=2)` fails the next two result writes with 503 SlowDown (retried: the batch
+        still completes); `operation="get"` reads the input; `fraction=0.1` a seeded share;
+        `delay=30` makes the operation's phase last 30 clock seconds longer. An operation
+        failing on every attempt (`storage_faults.attempts`, 3) fails the batch with a
+        `storage_error` naming the store failure."""
+        return self.provider.storage_faults
+
+    @property
+    def consistency(self) -> ConsistencyFaults:
+        """Eventual-consistency faults: `consistency.add(kind="late_output_file", polls=2)`
+        reports a batch completed two polls before its output file id appears;
+        `consistency.add(kind="stuck_validating")` holds batches in validation until their
+        window passes and they expire. `count=N` limits a rule to the next N batches."""
+        return self.provider.consistency
 
     @property
     def mutations(self) -> Mutations:

@@ -5,11 +5,16 @@ Two triggers, both documented in the README:
   custom_ids with shell-style patterns;
 - an in-line trigger in a request body: `"batchconf_fault": {"status_code": 500}` or
   `"batchconf_fault": {"error": {"code": "request_timeout", "message": "..."}}`.
+
+A rule with `fraction` applies to that share of the matching lines, chosen by a hash of the
+rule's id and the line's custom_id: the same lines on every run and on every attempt, so a
+transient rule (`times`) fails a retried line's first attempts only.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,8 +62,13 @@ class Fault:
     error_message: str | None = None
     id: int = field(default=0, compare=False)
     times: int | None = None
+    fraction: float | None = None
 
     def __post_init__(self) -> None:
+        if self.fraction is not None and (
+            not isinstance(self.fraction, (int, float)) or isinstance(self.fraction, bool) or not 0 < self.fraction <= 1
+        ):
+            raise ValueError(f"fraction must be a number in (0, 1], got {self.fraction!r}")
         if self.times is not None and (
             not isinstance(self.times, int) or isinstance(self.times, bool) or self.times < 1
         ):
@@ -73,9 +83,11 @@ class Fault:
         """Parse the JSON form (admin route or in-line trigger); ValueError on bad input."""
         if not isinstance(data, dict):
             raise ValueError(f"a fault must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"custom_id", "status_code", "body", "error", "id", "times"}
+        unknown = set(data) - {"custom_id", "status_code", "body", "error", "id", "times", "fraction"}
         if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}; known: body, custom_id, error, status_code, times")
+            raise ValueError(
+                f"unknown fault keys {sorted(unknown)}; known: body, custom_id, error, fraction, status_code, times"
+            )
         error = data.get("error")
         if error is not None and not (isinstance(error, dict) and isinstance(error.get("code"), str)):
             raise ValueError("fault 'error' must be an object with a string 'code'")
@@ -93,6 +105,7 @@ class Fault:
             error_message=str(error.get("message", "")) if error else None,
             id=id,
             times=data.get("times"),
+            fraction=data.get("fraction"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +113,8 @@ class Fault:
         out: dict[str, Any] = {"id": self.id, "custom_id": self.custom_id}
         if self.times is not None:
             out["times"] = self.times
+        if self.fraction is not None:
+            out["fraction"] = self.fraction
         if self.status_code is not None:
             out["status_code"] = self.status_code
             out["body"] = self.body
@@ -108,8 +123,14 @@ class Fault:
         return out
 
     def matches(self, custom_id: str) -> bool:
-        """Whether this rule applies to `custom_id`."""
-        return fnmatch.fnmatchcase(custom_id, self.custom_id)
+        """Whether this rule applies to `custom_id` (for a `fraction` rule: whether the line is
+        among the share it picks)."""
+        if not fnmatch.fnmatchcase(custom_id, self.custom_id):
+            return False
+        if self.fraction is None:
+            return True
+        digest = hashlib.blake2b(f"{self.id}:{custom_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") < self.fraction * 2**64
 
 
 class FaultSet:
@@ -129,11 +150,15 @@ class FaultSet:
         error_code: str | None = None,
         error_message: str | None = None,
         times: int | None = None,
+        fraction: float | None = None,
     ) -> Fault:
         """Add a rule; returns it with its id. `times` makes it transient: it fails only the
-        first `times` attempts at a line (see `TimingModel.backend_attempts`)."""
+        first `times` attempts at a line (see `TimingModel.backend_attempts`). `fraction`
+        makes it apply to that share of the matching lines (a fixed choice per custom_id)."""
         with self._lock:
-            fault = Fault(custom_id, status_code, body, error_code, error_message, id=self._next, times=times)
+            fault = Fault(
+                custom_id, status_code, body, error_code, error_message, id=self._next, times=times, fraction=fraction
+            )
             self._next += 1
             self._rules.append(fault)
             return fault
@@ -148,6 +173,7 @@ class FaultSet:
             error_code=parsed.error_code,
             error_message=parsed.error_message,
             times=parsed.times,
+            fraction=parsed.fraction,
         )
 
     def remove(self, fault_id: int) -> bool:

@@ -39,6 +39,7 @@ from .model import seams
 from .model.access import Access
 from .model.batches import BatchService
 from .model.codec import OwnerCodec
+from .model.consistency import ConsistencyFaults
 from .model.driver import Driven, Driver
 from .model.engine import Engine
 from .model.files import FileService
@@ -49,6 +50,7 @@ from .model.notify import NoNotifier, Notifier, WebhookNotifier
 from .model.records import BatchRecord
 from .model.repository import NO_JOURNAL, Journal, MemoryRepository, Repository
 from .model.results import sink_for
+from .model.storage_faults import BatchStore, StorageFaultSet
 from .model.store_repository import StoreRepository
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "DEFAULT_WEBHOOK_HOSTS", "STATES", "Provider"]
@@ -103,6 +105,11 @@ class Provider:
         self.ids = IdFactory(seed if state == "memory" else None)
         self.faults = FaultSet()
         self.api_faults = ApiFaultSet(self.seed)
+        self.storage_faults = StorageFaultSet(self.seed)
+        self.consistency = ConsistencyFaults(profile)
+        # What a batch's engine and result sink read and write: the store, with the
+        # storage faults applied.
+        self.batch_store = BatchStore(self.store, self.storage_faults)
         self.mutations = Mutations(catalogue_for(profile))
         self.access = Access(api_keys, self.mutations)
         self.lock = threading.RLock()
@@ -189,12 +196,17 @@ class Provider:
             transitions=transitions,
             clock=self.clock,
             timing=self._timing,
-            store=self.store,
+            store=self.batch_store,
             backend=self.backend,
             faults=self.faults,
             lines=dialect.line_writer(profile),
             sink=sink_for(
-                profile, repo=repo, clock=self.clock, mutations=self.mutations, naming=self.result_naming, **common
+                profile,
+                repo=repo,
+                clock=self.clock,
+                mutations=self.mutations,
+                naming=self.result_naming,
+                **{**common, "store": self.batch_store},
             ),
             inputs=inputs,
             notifier=notifier,
@@ -202,6 +214,8 @@ class Provider:
             seed=self.seed,
             journal=journal,
         )
+        engine.storage_faults = self.storage_faults
+        engine.consistency = self.consistency
         batches = BatchService(
             profile,
             repo=repo,
@@ -272,6 +286,8 @@ class Provider:
                 surface.batches.clear()
             self.faults.clear()
             self.api_faults.clear()
+            self.storage_faults.clear()
+            self.consistency.clear()
             self.mutations.clear()
             if self.webhooks is not None:
                 self.webhooks.clear()

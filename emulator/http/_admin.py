@@ -1,4 +1,5 @@
-"""Admin routes under `/_emulator/`: reset, clock, timing model, faults, mutations, steps.
+"""Admin routes under `/_emulator/`: reset, clock, timing model, faults (per line, API,
+storage, eventual consistency), mutations, steps.
 
 They sit off the provider's own paths, need no key, and are documented in the README.
 Bad input gets a 400 in the dialect's envelope, like everything else.
@@ -107,6 +108,32 @@ def admin_routes(provider: Provider, version: str, token: str | None = None) -> 
             provider.api_faults.clear()
         return json_response({"data": [f.to_json() for f in provider.api_faults.rules()]})
 
+    async def storage_faults(request: Request) -> Response:
+        rules = provider.storage_faults
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                fault = rules.add_json(body)
+            except (ValueError, TypeError) as exc:
+                raise _bad("storage_fault", body, str(exc)) from None
+            return json_response(fault.to_json())
+        if request.method == "DELETE":
+            rules.clear()
+        return json_response({"attempts": rules.attempts, "data": [f.to_json() for f in rules.rules()]})
+
+    async def consistency(request: Request) -> Response:
+        rules = provider.consistency
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                fault = rules.add_json(body)
+            except (ValueError, TypeError) as exc:
+                raise _bad("consistency", body, str(exc)) from None
+            return json_response(fault.to_json())
+        if request.method == "DELETE":
+            rules.clear()
+        return json_response({"data": [f.to_json() for f in rules.rules()]})
+
     async def mutations(request: Request) -> Response:
         if request.method == "PUT":
             body = await read_json(request)
@@ -158,6 +185,8 @@ def admin_routes(provider: Provider, version: str, token: str | None = None) -> 
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/mutations", mutations, methods=["GET", "PUT"]),
         Route(f"{p}/api-faults", api_faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{p}/storage-faults", storage_faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{p}/consistency", consistency, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{p}/batches/{{batch_id}}/step", step, methods=["POST"]),
     ]

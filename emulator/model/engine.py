@@ -16,6 +16,7 @@ Its collaborators are given to it; it never calls back into the services above i
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -34,12 +35,14 @@ from .._mutations import Mutations
 from .._storage import ObjectStore
 from .._timing import TimingModel
 from . import seams
+from .consistency import ConsistencyFaults, held_in_validation
 from .inputs import InputMissing, InputResolver
 from .lifecycle import Transitions
 from .notify import Notifier
 from .records import BatchRecord
 from .repository import NO_JOURNAL, Journal
 from .results import LineWriter, ResultSink
+from .storage_faults import StorageFailure, StorageFaultSet, storage_lag
 from .validation import InputValidator
 
 __all__ = ["MOVES", "Engine", "Move"]
@@ -58,18 +61,45 @@ class Move:
 
 #: The moves of every non-terminal role: the state machine in one table.
 MOVES: dict[str, Move] = {
-    "validating": Move(lambda timing, b: timing.validation_seconds, lambda e, b, t: e._validate(b, t)),
+    "validating": Move(
+        # A batch a consistency fault holds in validation has no due move: it waits for expiry.
+        lambda timing, b: math.inf if held_in_validation(b) else timing.validation_seconds + storage_lag(b),
+        lambda e, b, t: e._validate(b, t),
+    ),
     "in_progress": Move(
-        lambda timing, b: timing.processing_seconds(len(b.plan) if b.plan is not None else 0),
+        lambda timing, b: timing.processing_seconds(len(b.plan) if b.plan is not None else 0) + storage_lag(b),
         lambda e, b, t: e._run_all(b, t),
     ),
-    "finalizing": Move(lambda timing, b: timing.finalization_seconds, lambda e, b, t: e._finish(b, "completed", t)),
-    "cancelling": Move(lambda timing, b: timing.cancellation_seconds, lambda e, b, t: e._finish(b, "cancelled", t)),
+    "finalizing": Move(
+        lambda timing, b: timing.finalization_seconds + storage_lag(b), lambda e, b, t: e._finish(b, "completed", t)
+    ),
+    "cancelling": Move(
+        lambda timing, b: timing.cancellation_seconds + storage_lag(b), lambda e, b, t: e._finish(b, "cancelled", t)
+    ),
 }
+
+
+def _store_guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """An engine entry point on a batch (`method(self, b, ...)`) that fails the batch with a
+    batch-level error when the store keeps failing (`StorageFailure`, after its retries)."""
+
+    @functools.wraps(method)
+    def guarded(self: Engine, b: BatchRecord, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, b, *args, **kwargs)
+        except StorageFailure as failure:
+            self._store_failed(b, failure)
+
+    return guarded
 
 
 class Engine:
     """Moves the batches of one provider surface through their lifecycle."""
+
+    #: The storage faults whose delays slow its moves (the provider sets them; none by default).
+    storage_faults: StorageFaultSet | None = None
+    #: The eventual-consistency faults (the provider sets them; none by default).
+    consistency: ConsistencyFaults | None = None
 
     def __init__(
         self,
@@ -120,6 +150,7 @@ class Engine:
 
     # -- public moves -----------------------------------------------------------------
 
+    @_store_guarded
     def catch_up(self, b: BatchRecord) -> None:
         """Apply every move the clock has made due: timed progress, expiry."""
         now = self.clock.now()
@@ -142,6 +173,7 @@ class Engine:
                 continue
             return
 
+    @_store_guarded
     def step(self, b: BatchRecord, lines: int | None = None) -> None:
         """One move now: the next status, or `lines` more lines while in progress."""
         self.catch_up(b)
@@ -160,7 +192,10 @@ class Engine:
         self.catch_up(b)
         if self.timing.progression == "per_poll" and not b.terminal:
             self.step(b)
+        if self.consistency is not None:
+            self.consistency.polled(b)
 
+    @_store_guarded
     def cancel(self, b: BatchRecord) -> None:
         """Begin cancelling (the caller has checked the status is cancellable)."""
         self.catch_up(b)
@@ -185,6 +220,10 @@ class Engine:
             # Validation that would end after the window ends when the window does, so the
             # batch never starts after expires_at (it then expires on the next look).
             t = min(t, float(b.expires_at))
+        if self.consistency is not None and self.consistency.stuck(b):
+            return  # held in validation until its window passes (a consistency fault)
+        if self._slowed(b, t, ("get",)):
+            return
         try:
             source = self.inputs.resolve(b.input, b.owner)
         except InputMissing as missing:
@@ -333,6 +372,8 @@ class Engine:
 
     def _run_all(self, b: BatchRecord, t: float) -> None:
         assert b.plan is not None
+        if self._slowed(b, t, ("get",) if self.transitions.has("finalizing") else ("get", "put")):
+            return
         self._process(b, len(b.plan), t)
         natural = "finalizing" if self.transitions.has("finalizing") else "completed"
         role = self.mutations.apply(seams.AFTER_WORK, natural)
@@ -350,8 +391,34 @@ class Engine:
         self._enter(b, self.profile.expiry.enters, t)
 
     def _finish(self, b: BatchRecord, role: str, t: float, *, strict: bool = True) -> None:
+        if b.role in ("finalizing", "cancelling") and self._slowed(b, t, ("put",)):
+            return
         self._store_results(b, "cancelled" if role == "cancelled" else None, t)
         self._enter(b, role, t, strict=strict)
+        if role == "completed" and self.consistency is not None:
+            self.consistency.completed(b)
+
+    # -- storage faults ---------------------------------------------------------------
+
+    def _slowed(self, b: BatchRecord, t: float, operations: tuple[str, ...]) -> bool:
+        """Whether this move of `b`, due at `t`, still waits for a slow store."""
+        faults = self.storage_faults
+        return faults is not None and faults.held(b, operations, t)
+
+    def _store_failed(self, b: BatchRecord, failure: StorageFailure) -> None:
+        """The store kept failing: the batch fails with an error naming the store failure.
+        Nothing partial is published (a result file written before the failure is not
+        named by the batch). Where the profile's graph has no edge into failed from the
+        batch's status (OpenAI: only validating fails), it is entered off the graph, as a
+        provider whose store broke mid-run would."""
+        if b.terminal:
+            return
+        b.results.clear()
+        b.errors = [failure.entry()]
+        b.close_spools()
+        failed = self.profile.lifecycle.status("failed")
+        strict = failed is not None and self.profile.lifecycle.allows(b.status, failed)
+        self._enter(b, "failed", self.clock.now(), strict=strict)
 
     def _store_results(self, b: BatchRecord, ending: str | None, t: float) -> None:
         """Write unfinished lines (if any), then hand the buffers to the sink."""

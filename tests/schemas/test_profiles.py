@@ -312,8 +312,8 @@ BROKEN = [
     ),
     (
         "unreachable-status",
-        'validating = ["in_progress", "failed", "cancelling"]',
-        'validating = ["in_progress", "cancelling"]',
+        'validating = { value = ["in_progress", "failed", "cancelling", "expired"]',
+        'validating = { value = ["in_progress", "cancelling", "expired"]',
         "lifecycle.transitions",
         "unreachable from 'validating': ['failed']",
     ),
@@ -382,8 +382,8 @@ BROKEN = [
     ),
     (
         "expiry-from-a-status-without-the-edge",
-        'from_roles = ["in_progress", "finalizing"]',
-        'from_roles = ["validating"]',
+        'from_roles = ["validating", "in_progress", "finalizing"]',
+        'from_roles = ["cancelling"]',
         "expiry.from_roles",
         "is not a transition",
     ),
