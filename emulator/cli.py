@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     mutants.add_argument("--md", default=None, help="also write the table to this Markdown file")
 
     sub.add_parser("matrix", help="merge --results files into a provider x capability table", add_help=False)
+    sub.add_parser("load", help="run Locust against the emulator or a URL target and audit it", add_help=False)
     return parser
 
 
@@ -168,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._cli.check import check
 
         return check(argv[1:])
+    if argv and argv[0] == "load":
+        from ._cli.load import load
+
+        return load(argv[1:])
     if argv and argv[0] == "matrix":
         from ._cli.check import matrix
 
