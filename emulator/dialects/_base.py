@@ -20,6 +20,7 @@ from schemas import Profile, RenderedError
 
 from .._clock import Clock
 from .._mutations import Mutation, Mutations
+from ..http._common import base_url_of
 from ..model.access import Access
 from ..model.batches import BatchService
 from ..model.engine import Engine
@@ -85,7 +86,7 @@ class Surface:
     def base_url(self, request: Request | None = None) -> str:
         """The origin clients use: the request's own, else the provider's public URL."""
         if request is not None:
-            return str(request.base_url).rstrip("/")
+            return base_url_of(request)
         return self.public_url().rstrip("/")
 
     def batch_json(self, b: BatchRecord, request: Request | None = None) -> dict[str, Any]:

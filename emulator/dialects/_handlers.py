@@ -1,7 +1,10 @@
 """Batch handlers that read the same in every dialect: retrieve, list, cancel.
 
 Each dialect brings its own create (its parser) and list page shape; the rest is
-authenticate, call the model layer in a worker thread, serialize.
+authenticate, call the model layer, serialize. The model layer answers at once where that
+reads no storage (`retrieve_now`, `list_now`: a finished batch in memory); otherwise the
+call goes to a worker thread, so that storage or a batch being processed never blocks the
+event loop.
 """
 
 from __future__ import annotations
@@ -31,14 +34,23 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
 
     async def retrieve_batch(request: Request) -> Response:
         owner = owner_of(surface, request)
-        b = await run_in_threadpool(batches.retrieve, request.path_params["batch_id"], owner)
+        batch_id = request.path_params["batch_id"]
+        b = batches.retrieve_now(batch_id, owner)
+        if b is None:
+            b = await run_in_threadpool(batches.retrieve, batch_id, owner)
         return json_response(surface.batch_json(b, request))
 
     async def list_batches(request: Request) -> Response:
         owner = owner_of(surface, request)
         limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
-        page, more = await run_in_threadpool(batches.list, owner, limit=limit, after=request.query_params.get("after"))
-        return json_response(list_page([surface.batch_json(b, request) for b in page], more, surface))
+        after = request.query_params.get("after")
+        got = batches.list_now(owner, limit=limit, after=after)
+        if got is None:
+            got = await run_in_threadpool(batches.list, owner, limit=limit, after=after)
+        page, more = got
+        base = surface.base_url(request)
+        body = surface.dialect.batch_json
+        return json_response(list_page([body(surface, b, base) for b in page], more, surface))
 
     async def cancel_batch(request: Request) -> Response:
         owner = owner_of(surface, request)

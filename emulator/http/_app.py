@@ -25,27 +25,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("batchconf.emulator")
 
 
-class _RequestId:
-    """Adds `x-request-id` to every response (the SDK reads it into `request_id`)."""
-
-    def __init__(self, app: ASGIApp, header: str) -> None:
-        self.app = app
-        self.header = header.lower().encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = new_request_id().encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (self.header, rid)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 def _surface_at(provider: Provider, path: str) -> Surface:
     """The surface whose base path is the longest prefix of `path` (the main one otherwise)."""
     best = provider.main
@@ -57,52 +36,52 @@ def _surface_at(provider: Provider, path: str) -> Surface:
     return best
 
 
-class _CatchAll:
-    """Turns a bug of ours into a 500 in the right dialect's envelope; the server keeps serving."""
+class _Front:
+    """What every request passes through, in one layer (each ASGI layer costs a call and a
+    `send` wrapper per request): an `x-request-id` on every response (the SDK reads it into
+    `request_id`); the API fault rules, which fail provider calls before any handler runs
+    (admin routes are never failed; the operation is the name of the route the call
+    matches); and a bug of ours turned into a 500 in the right dialect's envelope, so the
+    server keeps serving."""
 
-    def __init__(self, app: ASGIApp, provider: Provider) -> None:
+    def __init__(self, app: ASGIApp, provider: Provider, routes: list[Route], header: str) -> None:
         self.app = app
         self.provider = provider
+        self.routes = routes
+        self.header = header.lower().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id().encode()
+        header = self.header
         started = False
 
-        async def tracking_send(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                message["headers"] = [*message.get("headers", []), (header, rid)]
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            if not self.provider.api_faults or not await self._fault(scope, receive, send_with_id):
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
             surface = _surface_at(self.provider, str(scope.get("path", "")))
             body = surface.dialect.error_body(surface.profile.error("server_error"))
-            await json_response(body, 500)(scope, receive, send)
+            await json_response(body, 500)(scope, receive, send_with_id)
 
-
-class _ApiFaults:
-    """Fails provider calls the API fault rules pick, before any handler runs (admin routes
-    are never failed): the operation is the name of the route the call matches."""
-
-    def __init__(self, app: ASGIApp, provider: Provider, routes: list[Route]) -> None:
-        self.app = app
-        self.provider = provider
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        faults = self.provider.api_faults
-        if scope["type"] != "http" or not faults:
-            await self.app(scope, receive, send)
-            return
+    async def _fault(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer with the fault a rule picks for this call, if any; whether it did."""
         operation = next((r.name for r in self.routes if r.matches(scope)[0] is Match.FULL), None)
-        fault = faults.take(operation.split("@")[0]) if operation else None
+        fault = self.provider.api_faults.take(operation.split("@")[0]) if operation else None
         if fault is None:
-            await self.app(scope, receive, send)
-            return
+            return False
         surface = _surface_at(self.provider, str(scope.get("path", "")))
         if fault.stall_seconds is not None:
             # A stalled network, in real seconds: the emulator's clock is not involved.
@@ -114,6 +93,7 @@ class _ApiFaults:
         if fault.retry_after is not None:
             response.headers["retry-after"] = f"{fault.retry_after:g}"
         await response(scope, receive, send)
+        return True
 
 
 def create_app(
@@ -141,11 +121,12 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(_CatchAll, provider=provider),
-            Middleware(_ApiFaults, provider=provider, routes=provider_routes),
+            Middleware(
+                _Front, provider=provider, routes=provider_routes, header=provider.profile.http.request_id_header
+            )
         ],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error},
     )
     # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.
     app.router.redirect_slashes = False
-    return _RequestId(app, provider.profile.http.request_id_header)
+    return app

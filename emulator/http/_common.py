@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Handler",
+    "base_url_of",
     "build_routes",
     "error_response",
     "int_query",
@@ -106,9 +108,36 @@ def int_query(request: Request, name: str, default: int, maximum: int) -> int:
     return value
 
 
+#: Request ids need to be unique, not secret: a PRNG seeded once from the system's entropy
+#: gives 128 random bits without the system call `uuid4` makes on every request.
+_request_ids = random.Random()
+# A forked child must not repeat its parent's ids.
+os.register_at_fork(after_in_child=_request_ids.seed)
+
+
+#: Origins already worked out, by what Starlette's `Request.base_url` reads from the scope.
+_origins: dict[tuple[Any, ...], str] = {}
+_MAX_ORIGINS = 64
+
+
+def base_url_of(request: Request) -> str:
+    """`str(request.base_url)` without its trailing slash, worked out once per distinct
+    scheme, server, Host header and root path (Starlette builds and parses a URL each time)."""
+    scope = request.scope
+    host = next((value for key, value in scope["headers"] if key == b"host"), None)
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    key = (scope.get("scheme", "http"), scope.get("server"), host, root)
+    origin = _origins.get(key)
+    if origin is None:
+        if len(_origins) >= _MAX_ORIGINS:
+            _origins.clear()  # the Host header is the client's: keep the table small
+        origin = _origins[key] = str(request.base_url).rstrip("/")
+    return origin
+
+
 def new_request_id() -> str:
-    """A request id for the `x-request-id` header."""
-    return "req_" + uuid.uuid4().hex
+    """A request id for the `x-request-id` header: `req_` and 32 hex digits."""
+    return f"req_{_request_ids.getrandbits(128):032x}"
 
 
 def build_routes(surface: Surface, handlers: dict[str, Handler]) -> list[Route]:

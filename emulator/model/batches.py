@@ -34,9 +34,12 @@ from .errors import ApiError
 from .inputs import InputResolver
 from .lifecycle import Transitions
 from .records import BatchRecord, InputRef, Owner
-from .repository import Repository, StaleRecord
+from .repository import MemoryRepository, Repository, StaleRecord
 
 __all__ = ["BatchService", "CreateBatch", "json_kind"]
+
+#: A page of batches, and whether more follow.
+Page = tuple[list[BatchRecord], bool]
 
 #: How many times a move is redone on a fresh copy when another server committed first.
 _ATTEMPTS = 5
@@ -97,6 +100,9 @@ class BatchService:
         # quota, or batches waiting to announce their end.
         self._active: dict[Owner, dict[str, BatchRecord]] = {}
         self._track_active = bool(profile.limits.max_concurrent_batches or check_webhook_url)
+        # Records in this process's memory: a request that moves nothing does no I/O, and
+        # the `*_now` methods may answer it on the caller's thread (the event loop).
+        self._local = isinstance(repo, MemoryRepository)
 
     def clear(self) -> None:
         """Forget the concurrency bookkeeping (the repository is cleared by its owner)."""
@@ -197,6 +203,22 @@ class BatchService:
                 self._active.setdefault(owner, {})[b.id] = b
             return b
 
+    def create_now(self, owner: Owner, cmd: CreateBatch) -> BatchRecord | None:
+        """`create(owner, cmd)` when it can answer at once: records in memory, the lock
+        free, no input bytes to store, and no concurrency quota (checking one catches the
+        owner's batches up, which may process them). None: call `create` (see
+        `retrieve_now`)."""
+        if not self._local or cmd.inline is not None:
+            return None
+        if self.mutations.apply(seams.CREATE_MAX_CONCURRENT, self.profile.limits.max_concurrent_batches):
+            return None
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            return self.create(owner, cmd)
+        finally:
+            self.lock.release()
+
     def _check_input_file(self, file_id: str, owner: Owner) -> None:
         limits = self.profile.limits
         record = self.inputs.files.file(file_id) if self.inputs.files is not None else None
@@ -285,34 +307,69 @@ class BatchService:
         with self.lock:
             return self._moving(batch_id, owner, self.engine.on_poll if poll else self.engine.catch_up, poll=True)
 
+    def retrieve_now(self, batch_id: str, owner: Owner) -> BatchRecord | None:
+        """`retrieve(batch_id, owner)` when it can answer at once: records in memory, the
+        lock free, and the batch finished (a poll then moves nothing and reads no storage).
+        None: call `retrieve`, where blocking is harmless (a worker thread).
+
+        Never waits for the lock: whoever holds it may be processing a large batch, and
+        the caller is the event loop that every other request needs."""
+        if not self._local or not self.lock.acquire(blocking=False):
+            return None
+        try:
+            b = self._get(batch_id, owner)
+            if not b.terminal:
+                return None
+            return self._moving(batch_id, owner, self.engine.on_poll, poll=True)
+        finally:
+            self.lock.release()
+
     def list(self, owner: Owner, *, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
         """A page of the owner's batches in the profile's order, each caught up to the clock."""
         with self.lock:
-            if self.access.isolated:
-                # Per-owner lists in creation order: a page costs O(limit + log n), not O(n).
-                items, seqs = self.repo.batches_of(owner)
-            else:
-                items = self.repo.batches()
-                seqs = [b.seq for b in items]
-            desc = self.profile.batches.list_order == "desc"
-            cursor: int | None = None
-            after = self.mutations.apply(seams.LIST_AFTER, after)
-            if after is not None:
-                anchor = self.repo.batch(after)
-                if anchor is None or not self.access.owns(owner, anchor.owner):
-                    return [], False
-                cursor = bisect.bisect_left(seqs, anchor.seq)
-            if desc:
-                end = len(items) if cursor is None else cursor
-                page = list(items[max(0, end - limit) : end])[::-1]
-                more = end - limit > 0
-            else:
-                start = 0 if cursor is None else cursor + 1
-                page = list(items[start : start + limit])
-                more = start + limit < len(items)
+            page, more = self._page(owner, limit=limit, after=after)
             for b in page:
                 self._settle(b)
             return page, more
+
+    def list_now(self, owner: Owner, *, limit: int, after: str | None) -> Page | None:
+        """`list(...)` when it can answer at once (records in memory, the lock free, every
+        batch of the page finished); None otherwise (see `retrieve_now`)."""
+        if not self._local or not self.lock.acquire(blocking=False):
+            return None
+        try:
+            page, more = self._page(owner, limit=limit, after=after)
+            if not all(b.terminal for b in page):
+                return None
+            # A finished batch has nothing to catch up; `_settle` would return at once.
+            return page, more
+        finally:
+            self.lock.release()
+
+    def _page(self, owner: Owner, *, limit: int, after: str | None) -> Page:
+        if self.access.isolated:
+            # Per-owner lists in creation order: a page costs O(limit + log n), not O(n).
+            items, seqs = self.repo.batches_of(owner)
+        else:
+            items = self.repo.batches()
+            seqs = [b.seq for b in items]
+        desc = self.profile.batches.list_order == "desc"
+        cursor: int | None = None
+        after = self.mutations.apply(seams.LIST_AFTER, after)
+        if after is not None:
+            anchor = self.repo.batch(after)
+            if anchor is None or not self.access.owns(owner, anchor.owner):
+                return [], False
+            cursor = bisect.bisect_left(seqs, anchor.seq)
+        if desc:
+            end = len(items) if cursor is None else cursor
+            page = list(items[max(0, end - limit) : end])[::-1]
+            more = end - limit > 0
+        else:
+            start = 0 if cursor is None else cursor + 1
+            page = list(items[start : start + limit])
+            more = start + limit < len(items)
+        return page, more
 
     def cancel(self, batch_id: str, owner: Owner) -> BatchRecord:
         """Start cancelling; the dialect's 409 for a batch that can no longer be cancelled."""

@@ -140,7 +140,9 @@ def openai_routes(surface: Surface) -> list[Route]:
     async def create_batch(request: Request) -> Response:
         owner = owner_of(surface, request)
         cmd = parse_create(surface, await read_json(request))
-        b = await run_in_threadpool(batches.create, owner, cmd)
+        b = batches.create_now(owner, cmd)
+        if b is None:
+            b = await run_in_threadpool(batches.create, owner, cmd)
         return json_response(surface.batch_json(b, request))
 
     return build_routes(

@@ -46,7 +46,8 @@ def usage_json(u: Usage) -> dict[str, Any]:
 def batch_json(surface: Surface, b: BatchRecord) -> dict[str, Any]:
     """The OpenAI Batch object: every field present, `null` where unset."""
     profile = surface.profile
-    life = profile.lifecycle
+    results = b.results
+    stamps = b.stamps
     out: dict[str, Any] = {
         "id": b.id,
         "object": "batch",
@@ -56,18 +57,33 @@ def batch_json(surface: Surface, b: BatchRecord) -> dict[str, Any]:
         "input_file_id": b.input.value,
         "completion_window": b.window,
         "status": b.status,
-        "output_file_id": b.results.get("output"),
-        "error_file_id": b.results.get("error"),
+        "output_file_id": results.get("output"),
+        "error_file_id": results.get("error"),
     }
-    for native in life.statuses:
-        field = life.timestamps.get(native)
-        if field:
-            out[field] = b.stamps.get(field)
+    for field in _stamp_fields(profile):
+        out[field] = stamps.get(field)
     out["expires_at"] = b.expires_at
     out["request_counts"] = {"total": b.total, "completed": b.completed, "failed": b.failed}
     out["usage"] = usage_json(b.usage) if profile.output.usage else None
     out["metadata"] = b.metadata
-    return surface.mutations.apply(WIRE_BATCH, out, batch=b, profile=profile, clock=surface.clock)
+    mutations = surface.mutations
+    if not mutations.active(WIRE_BATCH):
+        return out
+    return mutations.apply(WIRE_BATCH, out, batch=b, profile=profile, clock=surface.clock)
+
+
+#: Per lifecycle (by identity), its timestamp fields in status order: a list page
+#: serializes many batches, and profiles never change once loaded.
+_stamps_of: dict[int, tuple[object, tuple[str, ...]]] = {}
+
+
+def _stamp_fields(profile: Profile) -> tuple[str, ...]:
+    life = profile.lifecycle
+    cached = _stamps_of.get(id(life))
+    if cached is None or cached[0] is not life:
+        fields = tuple(f for f in (life.timestamps.get(s) for s in life.statuses) if f)
+        cached = _stamps_of[id(life)] = (life, fields)
+    return cached[1]
 
 
 def list_json(data: list[dict[str, Any]], has_more: bool, surface: Surface) -> dict[str, Any]:

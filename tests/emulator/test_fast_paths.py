@@ -1,0 +1,90 @@
+"""The answers given on the event loop (no worker thread) are the answers the full path gives,
+and they are only taken when they read no storage and never wait for the provider's lock."""
+
+from __future__ import annotations
+
+import threading
+
+from emulator import Emulator
+from emulator.model.batches import CreateBatch
+from emulator.model.records import InputRef
+from tests.emulator._support import CHAT, chat_line, poll, submit
+from tests.emulator.conftest import KEY_A
+
+OWNER = (KEY_A, "")
+
+
+def _finished(emu: Emulator) -> str:
+    client = emu.openai_client(api_key=KEY_A)
+    b = submit(client, [chat_line("a"), chat_line("b")])
+    assert poll(client, b.id)[-1].status == "completed"
+    return b.id
+
+
+def test_retrieve_now_answers_only_for_a_finished_batch(emu: Emulator) -> None:
+    """retrieve_now MUST answer a finished batch as retrieve does, and MUST leave a batch a
+    poll would move to retrieve (None)."""
+    batches = emu.provider.main.batches
+    client = emu.openai_client(api_key=KEY_A)
+    running = submit(client, [chat_line("x")])
+    assert batches.retrieve_now(running.id, OWNER) is None
+    assert batches.get_any(running.id) is not None and batches.get_any(running.id).status == "validating"  # type: ignore[union-attr]
+    done = _finished(emu)
+    now = batches.retrieve_now(done, OWNER)
+    assert now is not None and now is batches.retrieve(done, OWNER) and now.status == "completed"
+
+
+def test_fast_paths_step_aside_while_the_lock_is_held(emu: Emulator) -> None:
+    """While another thread holds the provider's lock (a batch being processed), the event
+    loop MUST NOT wait for it: the `*_now` methods answer None, and the request is still
+    answered once the lock is free (through a worker thread)."""
+    batches = emu.provider.main.batches
+    done = _finished(emu)
+    cmd = CreateBatch(input=InputRef("file", "file-none"), endpoint="/v1/chat/completions", window="24h")
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with emu.provider.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        assert batches.retrieve_now(done, OWNER) is None
+        assert batches.list_now(OWNER, limit=5, after=None) is None
+        assert batches.create_now(OWNER, cmd) is None
+    finally:
+        release.set()
+        holder.join(10)
+    page = batches.list_now(OWNER, limit=5, after=None)
+    assert page is not None and [b.id for b in page[0]] == [done]
+
+
+def test_list_now_refuses_a_page_with_an_unfinished_batch(emu: Emulator) -> None:
+    """list_now MUST answer None when a batch of the page may still move, and the HTTP list
+    MUST then settle it as before (the same page, in the profile's order)."""
+    batches = emu.provider.main.batches
+    done = _finished(emu)
+    client = emu.openai_client(api_key=KEY_A)
+    running = submit(client, [chat_line("x")])
+    assert batches.list_now(OWNER, limit=1, after=running.id) is not None  # only the finished one
+    assert batches.list_now(OWNER, limit=5, after=None) is None
+    page = client.batches.list(limit=5)
+    assert [b.id for b in page.data] == [running.id, done]
+
+
+def test_create_now_is_create(emu: Emulator) -> None:
+    """create_now MUST make the batch create makes, with the same 400s, and MUST leave inline
+    input (bytes to store) to create."""
+    batches = emu.provider.main.batches
+    client = emu.openai_client(api_key=KEY_A)
+    f = client.files.create(file=("in.jsonl", b'{"custom_id":"a"}\n'), purpose="batch")
+    made = batches.create_now(OWNER, CreateBatch(input=InputRef("file", f.id), endpoint=CHAT, window="24h"))
+    assert made is not None and batches.get_any(made.id) is made and made.status == "validating"
+    assert batches.create_now(OWNER, CreateBatch(inline=b"{}\n", endpoint=CHAT, window="24h")) is None
+    with emu.http_client(api_key=KEY_A) as http:
+        bad = http.post("/v1/batches", json={"input_file_id": f.id, "endpoint": "/v1/nope", "completion_window": "24h"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] is not None
