@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import random
-import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from .model.rules import RuleList, check_count, check_fraction
 
 __all__ = ["ApiFault", "ApiFaultSet"]
 
@@ -49,12 +50,8 @@ class ApiFault:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.stall_seconds is not None and self.stall_seconds > 600:
             raise ValueError("stall_seconds must be at most 600")
-        if self.count is not None and (
-            not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1
-        ):
-            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
-        if self.fraction is not None and not (isinstance(self.fraction, (int, float)) and 0 < self.fraction <= 1):
-            raise ValueError(f"fraction must be a number in (0, 1], got {self.fraction!r}")
+        check_count(self.count)
+        check_fraction(self.fraction)
         if not isinstance(self.operation, str) or not self.operation:
             raise ValueError("operation must be a non-empty string pattern")
 
@@ -82,23 +79,16 @@ class ApiFault:
         }
 
 
-class ApiFaultSet:
+class ApiFaultSet(RuleList[ApiFault]):
     """The active API fault rules; the first rule that fires wins."""
 
     def __init__(self, seed: int = 0) -> None:
-        self._rules: list[ApiFault] = []
-        self._next = 1
+        super().__init__()
         self._rng = random.Random(f"api-faults:{seed}")
-        self._lock = threading.Lock()
 
     def add(self, operation: str = "*", **fields: Any) -> ApiFault:
         """Add a rule (`status_code=429, retry_after=1, count=2`, or `stall_seconds=5`)."""
-        fault = ApiFault(operation, **fields)
-        with self._lock:
-            fault.id = self._next
-            self._next += 1
-            self._rules.append(fault)
-        return fault
+        return self._append(ApiFault(operation, **fields))
 
     def add_json(self, data: Any) -> ApiFault:
         """Add a rule from its JSON form."""
@@ -121,15 +111,3 @@ class ApiFaultSet:
                 rule.hits += 1
                 return rule
         return None
-
-    def rules(self) -> list[ApiFault]:
-        """The rules, in match order."""
-        return list(self._rules)
-
-    def clear(self) -> None:
-        """Remove every rule."""
-        with self._lock:
-            self._rules = []
-
-    def __bool__(self) -> bool:
-        return bool(self._rules)

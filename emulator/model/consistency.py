@@ -18,13 +18,13 @@ The engine asks `stuck(b)` before validating, `completed(b)` when a batch comple
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Profile
 
 from .records import BatchRecord
+from .rules import RuleList, check_count
 
 __all__ = ["KINDS", "ConsistencyFault", "ConsistencyFaults", "held_in_validation"]
 
@@ -54,10 +54,7 @@ class ConsistencyFault:
                 raise ValueError(f"late_output_file needs polls, an integer 1..1000, got {self.polls!r}")
         elif self.polls is not None:
             raise ValueError(f"{self.kind} takes no polls")
-        if self.count is not None and (
-            not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1
-        ):
-            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
+        check_count(self.count)
 
     @classmethod
     def from_json(cls, data: Any) -> ConsistencyFault:
@@ -76,15 +73,13 @@ class ConsistencyFault:
         return {"id": self.id, "kind": self.kind, "polls": self.polls, "count": self.count, "hits": self.hits}
 
 
-class ConsistencyFaults:
+class ConsistencyFaults(RuleList[ConsistencyFault]):
     """The active consistency rules of one emulated provider (`profile`: which kinds its
-    contract can show)."""
+    contract can show). Clearing them leaves batches already affected as they are."""
 
     def __init__(self, profile: Profile | None = None) -> None:
+        super().__init__()
         self.profile = profile
-        self._rules: list[ConsistencyFault] = []
-        self._next = 1
-        self._lock = threading.Lock()
 
     def add(self, kind: str, *, polls: int | None = None, count: int | None = None) -> ConsistencyFault:
         """Add a rule; returns it with its id. ValueError for a kind the profile cannot show."""
@@ -96,28 +91,12 @@ class ConsistencyFaults:
                     f"profile {self.profile.name!r} never expires a validating batch (expiry.from_roles "
                     f"{list(expiry.from_roles)}), so a batch stuck in validation would never end"
                 )
-        with self._lock:
-            fault.id = self._next
-            self._next += 1
-            self._rules.append(fault)
-        return fault
+        return self._append(fault)
 
     def add_json(self, data: Any) -> ConsistencyFault:
         """Add a rule from its JSON form."""
         parsed = ConsistencyFault.from_json(data)
         return self.add(parsed.kind, polls=parsed.polls, count=parsed.count)
-
-    def rules(self) -> list[ConsistencyFault]:
-        """The rules, in the order added."""
-        return list(self._rules)
-
-    def clear(self) -> None:
-        """Remove every rule (batches already affected stay so)."""
-        with self._lock:
-            self._rules = []
-
-    def __bool__(self) -> bool:
-        return bool(self._rules)
 
     def _take(self, kind: str) -> ConsistencyFault | None:
         with self._lock:

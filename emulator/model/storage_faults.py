@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
@@ -33,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from .._storage import ObjectStore
 from .records import BatchRecord
+from .rules import RuleList, check_count, check_fraction
 
 __all__ = [
     "OPERATIONS",
@@ -96,14 +96,8 @@ class StorageFault:
             not isinstance(self.delay, (int, float)) or isinstance(self.delay, bool) or not 0 < self.delay <= 86_400
         ):
             raise ValueError(f"delay must be a number of seconds in (0, 86400], got {self.delay!r}")
-        if self.count is not None and (
-            not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1
-        ):
-            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
-        if self.fraction is not None and (
-            not isinstance(self.fraction, (int, float)) or isinstance(self.fraction, bool) or not 0 < self.fraction <= 1
-        ):
-            raise ValueError(f"fraction must be a number in (0, 1], got {self.fraction!r}")
+        check_count(self.count)
+        check_fraction(self.fraction)
 
     @property
     def error_code(self) -> str | None:
@@ -166,25 +160,18 @@ class StorageFailure(Exception):
         return {"code": "storage_error", "message": self.message(), "param": None, "line": None}
 
 
-class StorageFaultSet:
+class StorageFaultSet(RuleList[StorageFault]):
     """The active storage fault rules (first rule that fires wins), and how many attempts a
     store operation gets (`attempts`, 3 by default, as botocore's standard retry mode)."""
 
     def __init__(self, seed: int = 0, attempts: int = 3) -> None:
-        self._rules: list[StorageFault] = []
-        self._next = 1
+        super().__init__()
         self._rng = random.Random(f"storage-faults:{seed}")
-        self._lock = threading.Lock()
         self.attempts = attempts
 
     def add(self, operation: str = "get", **fields: Any) -> StorageFault:
         """Add a rule (`status=503, count=2`, `delay=30`, `fraction=0.1`); returns it with its id."""
-        fault = StorageFault(operation, **fields)
-        with self._lock:
-            fault.id = self._next
-            self._next += 1
-            self._rules.append(fault)
-        return fault
+        return self._append(StorageFault(operation, **fields))
 
     def add_json(self, data: Any) -> StorageFault:
         """Add a rule from its JSON form."""
@@ -197,18 +184,6 @@ class StorageFaultSet:
             "fraction": parsed.fraction,
         }
         return self.add(parsed.operation, **fields)
-
-    def rules(self) -> list[StorageFault]:
-        """The rules, in match order."""
-        return list(self._rules)
-
-    def clear(self) -> None:
-        """Remove every rule."""
-        with self._lock:
-            self._rules = []
-
-    def __bool__(self) -> bool:
-        return bool(self._rules)
 
     def _take(self, operation: str, wants: Callable[[StorageFault], bool], used: Callable[[StorageFault], int]) -> Any:
         with self._lock:
