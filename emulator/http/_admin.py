@@ -8,7 +8,8 @@ Bad input gets a 400 in the dialect's envelope, like everything else.
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,6 +29,35 @@ ADMIN_TOKEN_HEADER = "x-batchconf-admin-token"
 
 def _bad(param: str, value: Any, expected: str) -> ApiError:
     return ApiError("invalid_value", param=param, value=value, expected=expected)
+
+
+class _Rules(Protocol):
+    def add_json(self, data: Any) -> Any: ...
+    def rules(self) -> Sequence[Any]: ...
+    def clear(self) -> None: ...
+
+
+def _rule_route(
+    rules_of: Callable[[], _Rules], param: str, extra: Callable[[], dict[str, Any]] = dict
+) -> Callable[[Request], Awaitable[Response]]:
+    """One route for a set of fault rules: GET lists them, POST adds one (its JSON form;
+    an invalid one is a 400 naming `param`), DELETE clears them; `extra` adds fields to the
+    listing. The set is looked up per request: a reset replaces it."""
+
+    async def route(request: Request) -> Response:
+        rules = rules_of()
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                rule = rules.add_json(body)
+            except (ValueError, TypeError) as exc:
+                raise _bad(param, body, str(exc)) from None
+            return json_response(rule.to_json())
+        if request.method == "DELETE":
+            rules.clear()
+        return json_response({**extra(), "data": [r.to_json() for r in rules.rules()]})
+
+    return route
 
 
 def admin_routes(provider: Provider, version: str, token: str | None = None) -> list[Route]:
@@ -84,55 +114,12 @@ def admin_routes(provider: Provider, version: str, token: str | None = None) -> 
             provider.timing = new
         return json_response(provider.timing.to_json())
 
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            body = await read_json(request)
-            try:
-                fault = provider.faults.add_json(body)
-            except ValueError as exc:
-                raise _bad("fault", body, str(exc)) from None
-            return json_response(fault.to_json())
-        if request.method == "DELETE":
-            provider.faults.clear()
-        return json_response({"data": [f.to_json() for f in provider.faults.rules()]})
-
-    async def api_faults(request: Request) -> Response:
-        if request.method == "POST":
-            body = await read_json(request)
-            try:
-                fault = provider.api_faults.add_json(body)
-            except (ValueError, TypeError) as exc:
-                raise _bad("api_fault", body, str(exc)) from None
-            return json_response(fault.to_json())
-        if request.method == "DELETE":
-            provider.api_faults.clear()
-        return json_response({"data": [f.to_json() for f in provider.api_faults.rules()]})
-
-    async def storage_faults(request: Request) -> Response:
-        rules = provider.storage_faults
-        if request.method == "POST":
-            body = await read_json(request)
-            try:
-                fault = rules.add_json(body)
-            except (ValueError, TypeError) as exc:
-                raise _bad("storage_fault", body, str(exc)) from None
-            return json_response(fault.to_json())
-        if request.method == "DELETE":
-            rules.clear()
-        return json_response({"attempts": rules.attempts, "data": [f.to_json() for f in rules.rules()]})
-
-    async def consistency(request: Request) -> Response:
-        rules = provider.consistency
-        if request.method == "POST":
-            body = await read_json(request)
-            try:
-                fault = rules.add_json(body)
-            except (ValueError, TypeError) as exc:
-                raise _bad("consistency", body, str(exc)) from None
-            return json_response(fault.to_json())
-        if request.method == "DELETE":
-            rules.clear()
-        return json_response({"data": [f.to_json() for f in rules.rules()]})
+    faults = _rule_route(lambda: provider.faults, "fault")
+    api_faults = _rule_route(lambda: provider.api_faults, "api_fault")
+    storage_faults = _rule_route(
+        lambda: provider.storage_faults, "storage_fault", lambda: {"attempts": provider.storage_faults.attempts}
+    )
+    consistency = _rule_route(lambda: provider.consistency, "consistency")
 
     async def mutations(request: Request) -> Response:
         if request.method == "PUT":
