@@ -4,42 +4,26 @@ once, with its last answer."""
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import pytest
 
 from emulator import Emulator, TimingModel
 from emulator._faults import Fault
+from tests.emulator._support import chat_line, read_lines, submit
 
 IDS = [f"line-{i:03d}" for i in range(200)]
 
 
 def _run(emu: Emulator) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     client = emu.openai_client()
-    data = b"".join(
-        json.dumps(
-            {
-                "custom_id": cid,
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]},
-            }
-        ).encode()
-        + b"\n"
-        for cid in IDS
-    )
-    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = submit(client, [chat_line(cid, "hello") for cid in IDS])
     for _ in range(6):
         batch = client.batches.retrieve(batch.id)
-
-    def read(file_id: str | None) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in client.files.content(file_id).text.splitlines()] if file_id else []
-
     assert batch.status == "completed"
-    return batch, read(batch.output_file_id), read(batch.error_file_id)
+    output = read_lines(client, batch.output_file_id) if batch.output_file_id else []
+    errors = read_lines(client, batch.error_file_id) if batch.error_file_id else []
+    return batch, output, errors
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ for N polls, and a batch stuck in validation until its window passes and it expi
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -11,26 +10,13 @@ import pytest
 
 from emulator import Emulator, TimingModel
 from emulator.model.consistency import ConsistencyFault
+from tests.emulator._support import chat_line, submit
 
 IDS = [f"req-{i}" for i in range(4)]
 
 
 def _create(emu: Emulator) -> Any:
-    client = emu.openai_client()
-    data = b"".join(
-        json.dumps(
-            {
-                "custom_id": cid,
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-            }
-        ).encode()
-        + b"\n"
-        for cid in IDS
-    )
-    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
-    return client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    return submit(emu.openai_client(), [chat_line(cid, "hi") for cid in IDS])
 
 
 def _polls(emu: Emulator, batch_id: str, n: int) -> list[Any]:
