@@ -20,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ._recent import RecentObjects
+
 __all__ = ["PART_BYTES", "REMOTE_PART_BYTES", "ObjectStore", "PreconditionFailed"]
 
 _CHUNK = 1 << 20
@@ -37,6 +39,19 @@ _MOTO_MEMORY_MAX = 256 << 10
 _SINGLE_PUT_MAX = 5 << 30
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _moto_lock = threading.Lock()
+#: In-process moto's boto3 client per region, shared by every in-process store (made under
+#: `_moto_lock` while a mock is active, so that moto's stubber answers it).
+_inprocess_clients: dict[str, Any] = {}
+# The flexible-checksum path makes large puts several times slower on moto and buys nothing
+# here: ask for checksums only where S3 requires them. Nor a SHA-256 of every body for the
+# signature (with no checksum header botocore signs the payload): S3 accepts
+# UNSIGNED-PAYLOAD, and moto checks no signature.
+_CONFIG = Config(
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+    s3={"payload_signing_enabled": False},
+    retries={"max_attempts": 3, "mode": "standard"},
+)
 
 
 def _error_code(exc: ClientError) -> str:
@@ -70,7 +85,9 @@ class ObjectStore:
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         self._mock: Any = None
         self.endpoint_url = endpoint_url
-        kwargs: dict[str, Any] = {}
+        # Reads of what this store just wrote, answered from memory where no other process
+        # writes the bucket (moto in-process): see `_recent`.
+        self._recent: RecentObjects | None = RecentObjects() if endpoint_url is None else None
         if endpoint_url is None:
             # moto keeps an object in memory up to this size and spools a larger one to disk.
             # Below PART_BYTES, so that every full part of a batch's file goes to disk (a
@@ -81,24 +98,22 @@ class ObjectStore:
             with _moto_lock:
                 self._mock = mock_aws()
                 self._mock.start(reset=False)
+                # One client for every in-process store: making a boto3 client loads and
+                # parses botocore's service models, about 60 ms each time, which users who
+                # make an emulator per test would pay per test. A client is thread-safe;
+                # each store keeps its own bucket, so state stays isolated.
+                client = _inprocess_clients.get(region)
+                if client is None:
+                    client = _inprocess_clients[region] = boto3.client("s3", region_name=region, config=_CONFIG)
+                self._s3 = client
         else:
-            kwargs["endpoint_url"] = endpoint_url
+            kwargs: dict[str, Any] = {"endpoint_url": endpoint_url}
             host = urlparse(endpoint_url).hostname or ""
             if host in _LOOPBACK and not os.environ.get("AWS_ACCESS_KEY_ID"):
                 # A local moto server or MinIO test instance accepts any credentials.
                 kwargs["aws_access_key_id"] = "testing"
                 kwargs["aws_secret_access_key"] = "testing"
-        # The flexible-checksum path makes large puts several times slower on moto and buys
-        # nothing here: ask for checksums only where S3 requires them.
-        # Nor a SHA-256 of every body for the signature (with no checksum header botocore
-        # signs the payload): S3 accepts UNSIGNED-PAYLOAD, and moto checks no signature.
-        config = Config(
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"payload_signing_enabled": False},
-            retries={"max_attempts": 3, "mode": "standard"},
-        )
-        self._s3 = boto3.client("s3", region_name=region, config=config, **kwargs)
+            self._s3 = boto3.client("s3", region_name=region, config=_CONFIG, **kwargs)
         self.bucket = bucket or f"batchconf-{uuid.uuid4().hex[:12]}"
         self._owns_bucket = bucket is None
         try:
@@ -111,6 +126,8 @@ class ObjectStore:
         """Store `data` under `key`."""
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         self._release_request_copies(len(data))
+        if self._recent is not None:
+            self._recent.keep(key, data)
 
     def _release_request_copies(self, size: int) -> None:
         # In-process, moto parses each PUT into a werkzeug Request that sits in a reference
@@ -154,6 +171,11 @@ class ObjectStore:
                 self.put_bytes(_part_key(key, len(parts)), data, content_type)
                 parts.append(len(data))
             return tuple(parts)
+        if self._recent is not None:
+            if size is not None and size <= self._recent.object_max:
+                self.put_bytes(key, fileobj.read(), content_type)
+                return ()
+            self._recent.forget(key)
         if size is not None and size > _SINGLE_PUT_MAX:
             self._s3.upload_fileobj(fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type})
             return ()
@@ -191,6 +213,10 @@ class ObjectStore:
             yield from self._iter_object(_part_key(key, index), max(lo, first) - first, min(hi, last) - first)
 
     def _iter_object(self, key: str, start: int | None, end: int | None, bucket: str | None = None) -> Iterator[bytes]:
+        kept = self._kept(key, bucket)
+        if kept is not None:
+            yield kept[start or 0 : None if end is None else end + 1]
+            return
         kwargs: dict[str, Any] = {"Bucket": bucket or self.bucket, "Key": key}
         if start is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
@@ -204,8 +230,17 @@ class ObjectStore:
         """The whole object (for small objects only)."""
         return b"".join(self.iter_chunks(key))
 
+    def _kept(self, key: str, bucket: str | None) -> bytes | None:
+        """The bytes this store wrote under `key` lately, when it still keeps them."""
+        if self._recent is None or (bucket is not None and bucket != self.bucket):
+            return None
+        return self._recent.get(key)
+
     def size(self, key: str, *, bucket: str | None = None) -> int:
         """The object's size in bytes (KeyError when there is no such object)."""
+        kept = self._kept(key, bucket)
+        if kept is not None:
+            return len(kept)
         try:
             head = self._s3.head_object(Bucket=bucket or self.bucket, Key=key)
         except ClientError as exc:
@@ -228,6 +263,8 @@ class ObjectStore:
 
     def exists(self, key: str) -> bool:
         """Whether `key` exists."""
+        if self._kept(key, None) is not None:
+            return True
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError:
@@ -236,6 +273,8 @@ class ObjectStore:
 
     def delete(self, key: str, parts: tuple[int, ...] = ()) -> None:
         """Remove `key` or its parts (absent keys are fine)."""
+        if self._recent is not None:
+            self._recent.forget(key)
         if not parts:
             self._s3.delete_object(Bucket=self.bucket, Key=key)
             return
@@ -256,6 +295,8 @@ class ObjectStore:
     ) -> str:
         """Store `data` under `key` only if the object still has ETag `if_match`, or (with
         `if_absent`) does not exist yet; returns the new ETag, or raises `PreconditionFailed`."""
+        if self._recent is not None:
+            self._recent.forget(key)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, "ContentType": content_type}
         if if_match is not None:
             kwargs["IfMatch"] = if_match
@@ -299,6 +340,8 @@ class ObjectStore:
 
     def clear(self) -> None:
         """Delete every object of the bucket."""
+        if self._recent is not None:
+            self._recent.clear()
         keys = self.keys()
         for i in range(0, len(keys), 1000):
             batch: list[Any] = [{"Key": k} for k in keys[i : i + 1000]]

@@ -261,6 +261,7 @@ class BatchStore(ObjectStore):
         self.bucket = inner.bucket
         self._s3 = inner._s3
         self._mock = inner._mock
+        self._recent = inner._recent
         self._owns_bucket = False
 
     def _attempt(self, operation: str, key: str, call: Callable[[], T]) -> T:
