@@ -58,6 +58,11 @@ class Mutations:
         """Whether any active mutation acts at `point` (cheap: hot paths ask this first)."""
         return point in self._by_point
 
+    @property
+    def any_active(self) -> bool:
+        """Whether any mutation is active."""
+        return bool(self._on)
+
     def apply(self, point: str, value: T, **context: Any) -> T:
         """`value` as the active mutations at `point` leave it (unchanged when none are)."""
         for mutation in self._by_point.get(point, ()):

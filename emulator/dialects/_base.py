@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Dialect", "Surface"]
 
+#: The most finished-batch bodies a surface keeps (all are dropped when it is full).
+_KEPT_BODIES = 4096
+
 
 class Dialect(Protocol):
     """One wire protocol of batch APIs."""
@@ -82,6 +85,8 @@ class Surface:
     clock: Clock
     lock: threading.RLock
     public_url: Callable[[], str] = field(default=lambda: "")
+    #: batch id -> (what the body shows that can change, the body): see `batch_body`.
+    _bodies: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def base_url(self, request: Request | None = None) -> str:
         """The origin clients use: the request's own, else the provider's public URL."""
@@ -92,3 +97,25 @@ class Surface:
     def batch_json(self, b: BatchRecord, request: Request | None = None) -> dict[str, Any]:
         """`b` on this surface's wire."""
         return self.dialect.batch_json(self, b, self.base_url(request))
+
+    def batch_body(self, b: BatchRecord, request: Request) -> dict[str, Any]:
+        """`batch_json(b, request)` for a response about to be serialized (never changed
+        by the caller): a finished batch's body is kept and given again while nothing it
+        shows has changed. A list page is mostly finished batches, and building their
+        bodies was half its cost. No body is kept while a mutation is active (a mutation
+        may change a body on every call)."""
+        if not b.terminal or self.mutations.any_active:
+            return self.batch_json(b, request)
+        base = self.base_url(request)
+        # Everything of a finished batch's wire that can still change: a cancel or expiry
+        # moves status, counts and stamps; a late output reference (a consistency fault)
+        # fills `results`; the origin shapes results URLs.
+        token = (base, b.status, b.total, b.completed, b.failed, len(b.stamps), tuple(b.results.values()), b.model)
+        kept = self._bodies.get(b.id)
+        if kept is not None and kept[0] == token:
+            return kept[1]
+        body = self.dialect.batch_json(self, b, base)
+        if len(self._bodies) >= _KEPT_BODIES:
+            self._bodies.clear()
+        self._bodies[b.id] = (token, body)
+        return body

@@ -38,7 +38,7 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
         b = batches.retrieve_now(batch_id, owner)
         if b is None:
             b = await run_in_threadpool(batches.retrieve, batch_id, owner)
-        return json_response(surface.batch_json(b, request))
+        return json_response(surface.batch_body(b, request))
 
     async def list_batches(request: Request) -> Response:
         owner = owner_of(surface, request)
@@ -48,9 +48,8 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
         if got is None:
             got = await run_in_threadpool(batches.list, owner, limit=limit, after=after)
         page, more = got
-        base = surface.base_url(request)
-        body = surface.dialect.batch_json
-        return json_response(list_page([body(surface, b, base) for b in page], more, surface))
+        body = surface.batch_body
+        return json_response(list_page([body(b, request) for b in page], more, surface))
 
     async def cancel_batch(request: Request) -> Response:
         owner = owner_of(surface, request)

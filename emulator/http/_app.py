@@ -6,12 +6,8 @@ import asyncio
 import dataclasses
 import logging
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._provider import Provider
@@ -37,23 +33,33 @@ def _surface_at(provider: Provider, path: str) -> Surface:
 
 
 class _Front:
-    """What every request passes through, in one layer (each ASGI layer costs a call and a
-    `send` wrapper per request): an `x-request-id` on every response (the SDK reads it into
-    `request_id`); the API fault rules, which fail provider calls before any handler runs
-    (admin routes are never failed; the operation is the name of the route the call
-    matches); and a bug of ours turned into a 500 in the right dialect's envelope, so the
-    server keeps serving."""
+    """The application: the router behind one layer that every request passes through.
 
-    def __init__(self, app: ASGIApp, provider: Provider, routes: list[Route], header: str) -> None:
-        self.app = app
+    Starlette's own application would add two more layers (its server-error and exception
+    middlewares), each a call and a `send` wrapper per request; this one layer does their
+    work and ours:
+
+    - an `x-request-id` on every response (the SDK reads it into `request_id`);
+    - the API fault rules, which fail provider calls before any handler runs (admin routes
+      are never failed; the operation is the name of the route the call matches);
+    - the router's 404 and 405 and any contract error a handler lets through, in the
+      envelope of the dialect whose base path the request names;
+    - a bug of ours turned into a 500 in that envelope, so the server keeps serving.
+    """
+
+    def __init__(self, router: Router, provider: Provider, routes: list[Route], header: str) -> None:
+        self.router = router
         self.provider = provider
         self.routes = routes
         self.header = header.lower().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.router(scope, receive, send)
             return
+        # With an application in the scope, the router raises its 404 and 405 as
+        # HTTPException (answered below) instead of answering them in plain text.
+        scope["app"] = self
         rid = new_request_id().encode()
         header = self.header
         started = False
@@ -67,7 +73,15 @@ class _Front:
 
         try:
             if not self.provider.api_faults or not await self._fault(scope, receive, send_with_id):
-                await self.app(scope, receive, send_with_id)
+                await self.router(scope, receive, send_with_id)
+        except (ApiError, HTTPException) as exc:
+            if started:
+                raise
+            path = str(scope.get("path", ""))
+            if isinstance(exc, HTTPException):
+                name = "method_not_allowed" if exc.status_code == 405 else "not_found_route"
+                exc = ApiError(name, method=scope.get("method"), path=path)
+            await error_response(_surface_at(self.provider, path), exc)(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
@@ -108,25 +122,6 @@ def create_app(
     if admin:
         routes.extend(admin_routes(provider, version, admin_token))
 
-    async def on_api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return error_response(_surface_at(provider, request.url.path), exc)
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        name = "method_not_allowed" if exc.status_code == 405 else "not_found_route"
-        surface = _surface_at(provider, request.url.path)
-        return error_response(surface, ApiError(name, method=request.method, path=request.url.path))
-
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(
-                _Front, provider=provider, routes=provider_routes, header=provider.profile.http.request_id_header
-            )
-        ],
-        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error},
-    )
     # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.
-    app.router.redirect_slashes = False
-    return app
+    router = Router(routes=routes, redirect_slashes=False)
+    return _Front(router, provider, provider_routes, provider.profile.http.request_id_header)
