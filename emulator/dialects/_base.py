@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from starlette.routing import Route
 
 from schemas import Profile, RenderedError
@@ -25,7 +26,7 @@ from ..model.access import Access
 from ..model.batches import BatchService
 from ..model.engine import Engine
 from ..model.files import FileService
-from ..model.records import BatchRecord
+from ..model.records import TERMINAL_ROLES, BatchRecord
 from ..model.repository import Repository
 from ..model.results import LineWriter
 
@@ -85,8 +86,8 @@ class Surface:
     clock: Clock
     lock: threading.RLock
     public_url: Callable[[], str] = field(default=lambda: "")
-    #: batch id -> (what the body shows that can change, the body): see `batch_body`.
-    _bodies: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict, repr=False)
+    #: batch id -> (origin, status, result references, the body serialized): `batch_body`.
+    _bodies: dict[str, tuple[str, str, dict[str, str], orjson.Fragment]] = field(default_factory=dict, repr=False)
 
     def base_url(self, request: Request | None = None) -> str:
         """The origin clients use: the request's own, else the provider's public URL."""
@@ -98,24 +99,24 @@ class Surface:
         """`b` on this surface's wire."""
         return self.dialect.batch_json(self, b, self.base_url(request))
 
-    def batch_body(self, b: BatchRecord, request: Request) -> dict[str, Any]:
-        """`batch_json(b, request)` for a response about to be serialized (never changed
-        by the caller): a finished batch's body is kept and given again while nothing it
-        shows has changed. A list page is mostly finished batches, and building their
-        bodies was half its cost. No body is kept while a mutation is active (a mutation
-        may change a body on every call)."""
-        if not b.terminal or self.mutations.any_active:
-            return self.batch_json(b, request)
-        base = self.base_url(request)
-        # Everything of a finished batch's wire that can still change: a cancel or expiry
-        # moves status, counts and stamps; a late output reference (a consistency fault)
-        # fills `results`; the origin shapes results URLs.
-        token = (base, b.status, b.total, b.completed, b.failed, len(b.stamps), tuple(b.results.values()), b.model)
+    def batch_body(self, b: BatchRecord, base: str) -> Any:
+        """`b` on this surface's wire, as seen from origin `base` (`base_url(request)`), for
+        a response about to be serialized by orjson: a dict, or for a finished batch its
+        body serialized already (an `orjson.Fragment`), kept and given again while nothing
+        it shows has changed. A list page is mostly finished batches, and building and
+        serializing their bodies was most of its cost. Nothing is kept while a mutation
+        is active (a mutation may change a body on every call)."""
+        if b.role not in TERMINAL_ROLES or self.mutations.any_active:
+            return self.dialect.batch_json(self, b, base)
+        # What a finished batch shows can still change in two ways only: its status (a
+        # dialect may name the steps of a cancel or an expiry apart) and its result
+        # references (a late output reference, a consistency fault, fills them after
+        # completion). Counts, stamps and the model are final when a batch finishes.
         kept = self._bodies.get(b.id)
-        if kept is not None and kept[0] == token:
-            return kept[1]
-        body = self.dialect.batch_json(self, b, base)
+        if kept is not None and kept[0] == base and kept[1] == b.status and kept[2] == b.results:
+            return kept[3]
+        body = orjson.Fragment(orjson.dumps(self.dialect.batch_json(self, b, base)))
         if len(self._bodies) >= _KEPT_BODIES:
             self._bodies.clear()
-        self._bodies[b.id] = (token, body)
+        self._bodies[b.id] = (base, b.status, dict(b.results), body)
         return body

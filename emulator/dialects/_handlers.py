@@ -23,8 +23,8 @@ from ._base import Surface
 
 __all__ = ["ListPage", "batch_handlers", "status_goes_backwards"]
 
-#: (batch bodies, has_more, surface) -> the dialect's list page.
-ListPage = Callable[[list[dict[str, Any]], bool, Surface], dict[str, Any]]
+#: (batch bodies, has_more, surface, the batches' ids) -> the dialect's list page.
+ListPage = Callable[[list[Any], bool, Surface, list[str]], dict[str, Any]]
 
 
 def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
@@ -38,7 +38,7 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
         b = batches.retrieve_now(batch_id, owner)
         if b is None:
             b = await run_in_threadpool(batches.retrieve, batch_id, owner)
-        return json_response(surface.batch_body(b, request))
+        return json_response(surface.batch_body(b, surface.base_url(request)))
 
     async def list_batches(request: Request) -> Response:
         owner = owner_of(surface, request)
@@ -48,8 +48,9 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
         if got is None:
             got = await run_in_threadpool(batches.list, owner, limit=limit, after=after)
         page, more = got
+        base = surface.base_url(request)
         body = surface.batch_body
-        return json_response(list_page([body(b, request) for b in page], more, surface))
+        return json_response(list_page([body(b, base) for b in page], more, surface, [b.id for b in page]))
 
     async def cancel_batch(request: Request) -> Response:
         owner = owner_of(surface, request)

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._provider import Provider
@@ -15,6 +15,7 @@ from ..dialects import Surface
 from ..model.errors import ApiError
 from ._admin import admin_routes
 from ._common import error_response, json_response, new_request_id
+from ._router import RememberingRouter
 
 __all__ = ["create_app"]
 
@@ -47,7 +48,7 @@ class _Front:
     - a bug of ours turned into a 500 in that envelope, so the server keeps serving.
     """
 
-    def __init__(self, router: Router, provider: Provider, routes: list[Route], header: str) -> None:
+    def __init__(self, router: RememberingRouter, provider: Provider, routes: list[Route], header: str) -> None:
         self.router = router
         self.provider = provider
         self.routes = routes
@@ -123,5 +124,5 @@ def create_app(
         routes.extend(admin_routes(provider, version, admin_token))
 
     # A provider answers `/v1/batches/` with its 404 envelope, not a redirect.
-    router = Router(routes=routes, redirect_slashes=False)
+    router = RememberingRouter(routes)
     return _Front(router, provider, provider_routes, provider.profile.http.request_id_header)

@@ -126,19 +126,44 @@ class BatchRecord:
     usage: Usage = field(default_factory=Usage)
     plan: LinePlan | None = None
     done: int = 0
-    out_spool: SpooledTemporaryFile[bytes] = field(default_factory=_spool, repr=False)
-    err_spool: SpooledTemporaryFile[bytes] = field(default_factory=_spool, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The result buffers, made when a batch first writes a result: most batches a load
+    # test creates are never run, and two buffers were half of a record's memory.
+    _out_spool: SpooledTemporaryFile[bytes] | None = field(default=None, repr=False, compare=False)
+    _err_spool: SpooledTemporaryFile[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def terminal(self) -> bool:
         """Whether the batch has reached a terminal role."""
         return self.role in TERMINAL_ROLES
 
+    @property
+    def out_spool(self) -> SpooledTemporaryFile[bytes]:
+        """The buffer of the batch's successful result lines."""
+        if self._out_spool is None:
+            self._out_spool = _spool()
+        return self._out_spool
+
+    @out_spool.setter
+    def out_spool(self, spool: SpooledTemporaryFile[bytes]) -> None:
+        self._out_spool = spool
+
+    @property
+    def err_spool(self) -> SpooledTemporaryFile[bytes]:
+        """The buffer of the batch's failed result lines."""
+        if self._err_spool is None:
+            self._err_spool = _spool()
+        return self._err_spool
+
+    @err_spool.setter
+    def err_spool(self, spool: SpooledTemporaryFile[bytes]) -> None:
+        self._err_spool = spool
+
     def close_spools(self) -> None:
-        """Release the temporary result buffers."""
-        self.out_spool.close()
-        self.err_spool.close()
+        """Release the temporary result buffers (those it has)."""
+        for spool in (self._out_spool, self._err_spool):
+            if spool is not None:
+                spool.close()
 
 
 #: The canonical roles a batch never leaves.

@@ -66,7 +66,7 @@ from .repository import StaleRecord
 __all__ = ["StaleRecord", "StoreRepository"]
 
 #: The record fields a refresh copies (the buffers and the plan are handled apart).
-_COPIED = tuple(f.name for f in dataclasses.fields(BatchRecord) if f.name not in ("out_spool", "err_spool", "plan"))
+_COPIED = tuple(f.name for f in dataclasses.fields(BatchRecord) if f.name not in ("_out_spool", "_err_spool", "plan"))
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import orjson
+
 from emulator import Emulator
 from emulator.model.batches import CreateBatch
 from emulator.model.records import InputRef
@@ -88,3 +90,33 @@ def test_create_now_is_create(emu: Emulator) -> None:
     with emu.http_client(api_key=KEY_A) as http:
         bad = http.post("/v1/batches", json={"input_file_id": f.id, "endpoint": "/v1/nope", "completion_window": "24h"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] is not None
+
+
+def test_a_kept_finished_body_is_the_full_body_and_follows_its_changes(emu: Emulator) -> None:
+    """A finished batch's kept body MUST be byte for byte what serializing it afresh gives,
+    and MUST follow what can still change: its result references and its origin."""
+    surface = emu.provider.main
+    done = _finished(emu)
+    b = surface.batches.get_any(done)
+    assert b is not None
+    first = surface.batch_body(b, "http://a.example")
+    assert surface.batch_body(b, "http://a.example") is first
+    assert orjson.dumps(first) == orjson.dumps(surface.dialect.batch_json(surface, b, "http://a.example"))
+    assert surface.batch_body(b, "http://b.example") is not first
+    output = b.results.pop("output")
+    try:
+        assert orjson.loads(orjson.dumps(surface.batch_body(b, "http://a.example")))["output_file_id"] is None
+    finally:
+        b.results["output"] = output
+    assert orjson.loads(orjson.dumps(surface.batch_body(b, "http://a.example")))["output_file_id"] == output
+
+
+def test_no_body_is_kept_while_a_mutation_is_active(emu: Emulator) -> None:
+    """With a wire mutation active, each answer MUST be built afresh (a mutation may change
+    the body on every call): a finished batch then reports its running status on a later poll."""
+    client = emu.openai_client(api_key=KEY_A)
+    done = _finished(emu)
+    assert client.batches.retrieve(done).status == "completed"
+    emu.mutations.enable("status_goes_backwards")
+    statuses = [client.batches.retrieve(done).status for _ in range(2)]
+    assert statuses == ["completed", "in_progress"]

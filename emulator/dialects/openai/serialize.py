@@ -86,13 +86,16 @@ def _stamp_fields(profile: Profile) -> tuple[str, ...]:
     return cached[1]
 
 
-def list_json(data: list[dict[str, Any]], has_more: bool, surface: Surface) -> dict[str, Any]:
-    """An OpenAI list page."""
+def list_json(data: list[Any], has_more: bool, surface: Surface, ids: list[str] | None = None) -> dict[str, Any]:
+    """An OpenAI list page of `data` (objects, or bodies serialized already; then `ids`
+    names them)."""
+    if ids is None:
+        ids = [item["id"] for item in data[:1] + data[-1:]]
     out: dict[str, Any] = {
         "object": "list",
         "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
         "has_more": has_more,
     }
     return surface.mutations.apply(WIRE_LIST, out)

@@ -56,8 +56,8 @@ def batch_json(surface: Surface, b: BatchRecord, base_url: str) -> dict[str, Any
     return surface.mutations.apply(WIRE_BATCH, out, batch=b, profile=surface.profile, clock=surface.clock)
 
 
-def list_json(data: list[dict[str, Any]], has_more: bool, surface: Surface) -> dict[str, Any]:
-    """A list page: newest first."""
+def list_json(data: list[Any], has_more: bool, surface: Surface, ids: list[str] | None = None) -> dict[str, Any]:
+    """A list page: newest first (`ids` are not part of it)."""
     return surface.mutations.apply(WIRE_LIST, {"object": "list", "data": data, "has_more": has_more})
 
 
