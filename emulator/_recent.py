@@ -14,11 +14,12 @@ from collections import OrderedDict
 
 __all__ = ["RecentObjects"]
 
-#: The largest object kept: a 10,000-line chat batch's input is about 3 MB, far over it;
-#: the point is the many small batches of a test suite.
-OBJECT_MAX = 256 << 10
+#: The largest object kept: a 1,000-line chat batch's input (about 300 kB) and its results,
+#: not a 10,000-line one. Below the size of a large file's parts (`_storage.PART_BYTES`),
+#: so that a 200 MB batch's parts are never kept: they would only add to its memory.
+OBJECT_MAX = 1 << 20
 #: The most bytes kept in all; the least recently used go first.
-TOTAL_MAX = 16 << 20
+TOTAL_MAX = 32 << 20
 
 
 class RecentObjects:

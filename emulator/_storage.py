@@ -230,6 +230,11 @@ class ObjectStore:
         """The whole object (for small objects only)."""
         return b"".join(self.iter_chunks(key))
 
+    def kept(self, key: str) -> bytes | None:
+        """The bytes this store wrote under `key` lately, when it still keeps them in memory
+        (moto in-process, small objects; see `_recent`); None otherwise."""
+        return self._kept(key, None)
+
     def _kept(self, key: str, bucket: str | None) -> bytes | None:
         """The bytes this store wrote under `key` lately, when it still keeps them."""
         if self._recent is None or (bucket is not None and bucket != self.bucket):

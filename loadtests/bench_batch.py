@@ -415,17 +415,17 @@ class _ServedEmulator:
 
     def __init__(self) -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import run_load
+        import served
 
-        self._run_load = run_load
+        self._served = served
         self.key = "bench-" + os.urandom(12).hex()
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         fd, log = tempfile.mkstemp(prefix="batchconf-bench-serve-", suffix=".log")
         os.close(fd)
         self._log = Path(log)
-        self.proc = run_load.start_emulator(port, self.key, "openai", self._log)
-        run_load.wait_ready(self.url, self.key, self.proc)
+        self.proc = served.start_emulator(port, self.key, "openai", self._log)
+        served.wait_ready(self.url, self.key, self.proc)
 
     def openai_client(self, **kwargs: Any) -> Any:
         import openai
@@ -450,7 +450,7 @@ class _ServedEmulator:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
-        self._run_load.stop(self.proc)
+        self._served.stop(self.proc)
         self._log.unlink(missing_ok=True)
 
 

@@ -29,7 +29,7 @@ KEY_ENV = "BATCHCONF_TEST_LOAD_KEY"
 
 
 def _audit_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("loadtests_audit", ROOT / "loadtests" / "audit.py")
+    spec = importlib.util.spec_from_file_location("batchconf_load_audit", ROOT / "emulator" / "_locust" / "audit.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -205,6 +205,19 @@ def test_url_target_budget_stops_submitting(served: tuple[str, Path], tmp_path: 
     assert summary["audit"]["requests"] == summary["submit"]["requests"]
 
 
+def test_a_hand_started_worker_needs_its_own_budget(tmp_path: Path) -> None:
+    """A `--worker` started by hand MUST be refused (exit 2, before Locust starts) unless it is
+    given its share of the budget: it cannot know how many workers share the master's, and
+    would otherwise spend all of it."""
+    proc = _load(
+        "--worker", "--master-host", "127.0.0.1", "--master-port", "1", "--api-key-env", KEY_ENV,
+        "--out", str(tmp_path / "worker"), env={KEY_ENV: "sk-load-test"}, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--max-requests" in proc.stderr and "share" in proc.stderr
+    assert not (tmp_path / "worker" / "locust.log").exists()
+
+
 # -- the Locust-free parts ---------------------------------------------------------------------
 
 
@@ -268,3 +281,15 @@ def test_parse_duration() -> None:
     assert parse_duration("30s") == 30 and parse_duration("1m30s") == 90 and parse_duration("7") == 7
     with pytest.raises(Exception, match="not a duration"):
         parse_duration("soon")
+
+
+def test_the_locust_users_ship_inside_the_package() -> None:
+    """`batchconf load` MUST find its Locust users inside the installed `emulator` package (a
+    wheel ships them), not beside a source checkout."""
+    from emulator import _cli
+    from emulator._cli.load import _locustfile
+
+    package = Path(_cli.__file__).resolve().parents[1]
+    locustfile = _locustfile()
+    assert locustfile.is_relative_to(package)
+    assert {p.name for p in locustfile.parent.glob("*.py")} >= {"locustfile.py", "users.py", "audit.py", "shapes.py"}

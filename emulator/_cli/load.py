@@ -2,7 +2,7 @@
 
 Without `--target-url` it starts `batchconf serve --host 127.0.0.1 --port 0 --progression
 per_poll` with generated keys (handed over in the environment: they show in no process
-list and are never printed), runs Locust (loadtests/locustfile.py, the users of one
+list and are never printed), runs Locust (emulator/_locust/locustfile.py, the users of one
 dialect) for `--duration` with Locust's own `--run-time` and a hard timeout on top, stops
 both, prints the summary and writes Locust's CSV and HTML reports into `--out`.
 
@@ -14,7 +14,8 @@ did not stop in time, a refused option or budget).
 Against a URL target the run never calls an admin route, and a budget bounds the input
 lines it submits (`--max-requests`, default 500, like the suite's): a run whose first wave
 (one batch per user) would exceed it is refused, and each Locust process stops submitting
-once its share is spent.
+once its share is spent. A `--worker` started by hand (another machine) must be given its
+own share with `--max-requests`: it cannot know how many workers share the master's.
 """
 
 from __future__ import annotations
@@ -132,9 +133,9 @@ class _Run:
 
 
 def _locustfile() -> Path:
-    path = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
+    path = Path(__file__).resolve().parents[1] / "_locust" / "locustfile.py"
     if not path.is_file():
-        raise HarnessError(f"no {path}: batchconf load needs a source checkout installed with {INSTALL_HINT}")
+        raise HarnessError(f"this install lacks batchconf's Locust users ({path}); reinstall batchconf")
     return path
 
 
@@ -343,6 +344,13 @@ def _prepare(args: argparse.Namespace) -> tuple[_Run, list[subprocess.Popen[byte
         target = (args.target_url or "").rstrip("/")
         if args.target_url and urlsplit(target).scheme not in ("http", "https"):
             raise HarnessError(f"--target-url must be an http(s) URL, got {args.target_url!r}")
+        if args.worker and args.max_requests is None:
+            # A worker started by hand cannot learn how many others share the master's
+            # budget: each would spend all of it. It must be given its own share.
+            raise HarnessError(
+                "a --worker spends its own budget: give it --max-requests N, its share of the run's "
+                "budget (the master's --max-requests divided by --expect-workers)"
+            )
         budget = DEFAULT_URL_MAX_REQUESTS if args.max_requests is None else args.max_requests
         env["BATCHCONF_API_KEY"] = key
         if dialect == "scaleway":
@@ -378,7 +386,9 @@ def _prepare(args: argparse.Namespace) -> tuple[_Run, list[subprocess.Popen[byte
                 f"refusing to start: {args.users} users x {lines} lines = {args.users * lines} input lines in the "
                 f"first wave alone, over the budget of {budget} (--max-requests); lower --users or --lines"
             )
-        processes = max(1, args.expect_workers if args.master else args.workers)
+        # A worker started by hand is one process with its own share; local workers and a
+        # master's remote ones share the budget.
+        processes = 1 if args.worker else max(1, args.expect_workers if args.master else args.workers)
         # Each Locust process counts its own lines: the budget is shared out among them.
         env["BATCHCONF_MAX_LINES"] = str(max(lines, budget // processes))
     env["BATCHCONF_DIALECT"] = dialect

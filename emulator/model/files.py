@@ -21,7 +21,7 @@ from . import seams
 from .access import Access
 from .errors import ApiError
 from .records import FileRecord, Owner
-from .repository import Repository
+from .repository import MemoryRepository, Repository
 
 __all__ = ["FileService", "page"]
 
@@ -61,6 +61,8 @@ class FileService:
         self.access = access
         self.mutations = mutations
         self.lock = lock
+        # Records in this process's memory: `content_now` may answer on the event loop.
+        self._local = isinstance(repo, MemoryRepository)
 
     def get_record(self, file_id: str, owner: Owner) -> FileRecord | None:
         """The file if it exists and `owner` may see it."""
@@ -181,3 +183,18 @@ class FileService:
         if record.purpose in self.profile.files.not_downloadable_purposes:
             raise ApiError("download_not_allowed", purpose=record.purpose)
         return record, self.store.iter_chunks(record.key, parts=record.parts)
+
+    def content_now(self, file_id: str, owner: Owner) -> tuple[FileRecord, bytes] | None:
+        """`content(file_id, owner)` with the bytes in hand, when that needs no I/O and no
+        wait: records in memory, the provider's lock free, and the bytes still kept by the
+        store (a small file written lately). None: call `content` (a worker thread).
+        Raises what `content` raises."""
+        if not self._local or not self.lock.acquire(blocking=False):
+            return None
+        try:
+            # The stream is a generator not yet started: dropping it reads nothing.
+            record, _ = self.content(file_id, owner)
+        finally:
+            self.lock.release()
+        data = None if record.parts else self.store.kept(record.key)
+        return None if data is None else (record, data)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 
 import orjson
+import pytest
 
 from emulator import Emulator
+from emulator._recent import RecentObjects
 from emulator.model.batches import CreateBatch
+from emulator.model.errors import ApiError
 from emulator.model.records import InputRef
-from tests.emulator._support import CHAT, chat_line, poll, submit
+from tests.emulator._support import CHAT, chat_line, poll, submit, to_jsonl
 from tests.emulator.conftest import KEY_A
 
 OWNER = (KEY_A, "")
@@ -120,3 +123,37 @@ def test_no_body_is_kept_while_a_mutation_is_active(emu: Emulator) -> None:
     emu.mutations.enable("status_goes_backwards")
     statuses = [client.batches.retrieve(done).status for _ in range(2)]
     assert statuses == ["completed", "in_progress"]
+
+
+def test_content_now_answers_a_small_file_from_memory_and_steps_aside_otherwise(emu: Emulator) -> None:
+    """content_now MUST give the bytes `content` streams for a small file just written, and
+    MUST answer None (the worker-thread path) for a file whose bytes are not in memory and
+    while another thread holds the provider's lock; a missing file MUST raise the 404."""
+    files = emu.provider.main.files
+    assert files is not None
+    client = emu.openai_client(api_key=KEY_A)
+    line = to_jsonl([chat_line("s")])
+    small = client.files.create(file=("s.jsonl", line), purpose="batch")
+    now = files.content_now(small.id, OWNER)
+    assert now is not None and now[1] == b"".join(files.content(small.id, OWNER)[1]) == line
+    big_bytes = line * (RecentObjects().object_max // len(line) + 1)
+    big = client.files.create(file=("b.jsonl", big_bytes), purpose="batch")
+    assert files.content_now(big.id, OWNER) is None
+    assert client.files.content(big.id).read() == big_bytes
+    holder_has_lock, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with emu.provider.lock:
+            holder_has_lock.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holder_has_lock.wait(5)
+        assert files.content_now(small.id, OWNER) is None
+    finally:
+        release.set()
+        holder.join()
+    with pytest.raises(ApiError):
+        files.content_now("file-missing", OWNER)

@@ -119,3 +119,11 @@ def test_recent_objects_keep_a_bounded_number_of_bytes() -> None:
     assert recent.get("a") is None
     recent.forget("c")
     assert recent.get("c") is None
+
+
+def test_the_parts_of_a_large_file_are_never_kept() -> None:
+    """A large file's parts MUST be over the kept size: keeping them would only add to a
+    200 MB batch's memory."""
+    from emulator import _storage
+
+    assert _storage.PART_BYTES > RecentObjects().object_max

@@ -132,6 +132,9 @@ def openai_routes(surface: Surface) -> list[Route]:
     async def file_content(request: Request) -> Response:
         assert files is not None
         owner = owner_of(surface, request)
+        now = files.content_now(request.path_params["file_id"], owner)
+        if now is not None:
+            return Response(now[1], media_type="application/octet-stream")
         record, chunks = await run_in_threadpool(files.content, request.path_params["file_id"], owner)
         return StreamingResponse(
             chunks, media_type="application/octet-stream", headers={"content-length": str(record.bytes)}
