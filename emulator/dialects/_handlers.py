@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._mutations import Mutation
-from ..http._common import Handler, int_query, json_response, owner_of
+from ..http._common import Handler, int_query, json_response, owner_of, query_of
 from ..model.records import BatchRecord
 from ._base import Surface
 
@@ -43,14 +43,13 @@ def batch_handlers(surface: Surface, list_page: ListPage) -> dict[str, Handler]:
     async def list_batches(request: Request) -> Response:
         owner = owner_of(surface, request)
         limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
-        after = request.query_params.get("after")
+        after = query_of(request).get("after")
         got = batches.list_now(owner, limit=limit, after=after)
         if got is None:
             got = await run_in_threadpool(batches.list, owner, limit=limit, after=after)
         page, more = got
-        base = surface.base_url(request)
-        body = surface.batch_body
-        return json_response(list_page([body(b, base) for b in page], more, surface, [b.id for b in page]))
+        bodies = surface.batch_bodies(page, surface.base_url(request))
+        return json_response(list_page(bodies, more, surface, [b.id for b in page]))
 
     async def cancel_batch(request: Request) -> Response:
         owner = owner_of(surface, request)

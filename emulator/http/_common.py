@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,6 +28,7 @@ __all__ = [
     "int_query",
     "json_response",
     "owner_of",
+    "query_of",
     "read_json",
     "with_errors",
 ]
@@ -94,9 +96,26 @@ async def read_json(request: Request) -> Any:
         raise ApiError("invalid_json_body") from None
 
 
+#: Parsed query strings by their raw bytes: clients repeat theirs (a poll loop, a list page).
+_queries: dict[bytes, QueryParams] = {}
+_MAX_QUERIES = 1024
+
+
+def query_of(request: Request) -> QueryParams:
+    """`request.query_params`, parsed once per distinct query string (Starlette parses it
+    for each request). The parsed parameters are immutable, so requests may share them."""
+    raw = request.scope.get("query_string", b"")
+    found = _queries.get(raw)
+    if found is None:
+        if len(_queries) >= _MAX_QUERIES:
+            _queries.clear()  # the query is the client's: keep the table small
+        found = _queries[raw] = request.query_params
+    return found
+
+
 def int_query(request: Request, name: str, default: int, maximum: int) -> int:
     """An integer query parameter between 1 and `maximum`; the dialect's 400 otherwise."""
-    raw = request.query_params.get(name)
+    raw = query_of(request).get(name)
     if raw is None:
         return default
     try:
@@ -194,7 +213,7 @@ def _aliased(surface: Surface, alias: str, param: str, handler: Handler) -> Hand
             seams.HTTP_ALIAS_SERVED, True, alias=alias
         ):
             raise ApiError("not_found_route", method=request.method, path=request.url.path)
-        if param and param not in request.query_params:
+        if param and param not in query_of(request):
             raise ApiError("missing_parameter", param=param)
         return await handler(request)
 

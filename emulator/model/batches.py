@@ -33,7 +33,7 @@ from .engine import Engine
 from .errors import ApiError
 from .inputs import InputResolver
 from .lifecycle import Transitions
-from .records import BatchRecord, InputRef, Owner
+from .records import TERMINAL_ROLES, BatchRecord, InputRef, Owner
 from .repository import MemoryRepository, Repository, StaleRecord
 
 __all__ = ["BatchService", "CreateBatch", "json_kind"]
@@ -339,7 +339,7 @@ class BatchService:
             return None
         try:
             page, more = self._page(owner, limit=limit, after=after)
-            if not all(b.terminal for b in page):
+            if not all(b.role in TERMINAL_ROLES for b in page):
                 return None
             # A finished batch has nothing to catch up; `_settle` would return at once.
             return page, more

@@ -18,7 +18,7 @@ __all__ = ["BatchRecord", "FileRecord", "InputObject", "InputRef", "LinePlan", "
 Owner = tuple[str, str]
 
 
-@dataclass
+@dataclass(slots=True)
 class FileRecord:
     """A stored file; its bytes live in object storage under `key`."""
 
@@ -34,7 +34,7 @@ class FileRecord:
     parts: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputRef:
     """Where a batch's input comes from, as the client named it.
 
@@ -52,7 +52,7 @@ class InputRef:
         return None if self.kind == "inline" else self.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputObject:
     """A readable input: an object of the store's endpoint (`bucket` None: the emulator's own).
 
@@ -80,7 +80,7 @@ class LinePlan:
         return len(self.offsets)
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """Token totals over the successful lines."""
 
@@ -93,7 +93,7 @@ def _spool() -> SpooledTemporaryFile[bytes]:
     return SpooledTemporaryFile(max_size=1 << 20)
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchRecord:
     """A batch and its progress. `status` is the dialect's native name; `role` the canonical one.
 

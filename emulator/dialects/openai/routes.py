@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ...http._common import build_routes, int_query, json_response, owner_of, read_json
+from ...http._common import build_routes, int_query, json_response, owner_of, query_of, read_json
 from ...model.batches import CreateBatch, json_kind
 from ...model.errors import ApiError
 from ...model.records import InputRef
@@ -106,15 +106,15 @@ def openai_routes(surface: Surface) -> list[Route]:
         owner = owner_of(surface, request)
         rules = profile.files
         limit = int_query(request, "limit", rules.list_default_limit, rules.list_max_limit)
-        order = request.query_params.get("order", rules.list_default_order)
+        order = query_of(request).get("order", rules.list_default_order)
         if order not in ("asc", "desc"):
             raise ApiError("invalid_value", param="order", value=order, expected="'asc' or 'desc'")
         page, more = files.list(
             owner,
-            purpose=request.query_params.get("purpose"),
+            purpose=query_of(request).get("purpose"),
             limit=limit,
             order=order,
-            after=request.query_params.get("after"),
+            after=query_of(request).get("after"),
         )
         return json_response(list_json([file_json(f) for f in page], more, surface))
 
