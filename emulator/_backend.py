@@ -113,7 +113,8 @@ def rejections_of(profile: Profile) -> dict[str, RejectedRequest]:
 
 class MockBackend:
     """Deterministic answers for chat, completions, responses, embeddings, moderations and
-    audio transcriptions.
+    audio transcriptions. It answers in this process (`in_process`): no line waits on a
+    network.
 
     Token counts are word counts. `embedding_dimensions` is used when the request does not
     ask for `dimensions`. ScaiGrid's `/v1/inference/chat` and `/v1/inference/embed` take
@@ -124,6 +125,9 @@ class MockBackend:
     rule's status and error, as the provider answers it. Any other body the mock cannot
     serve (no messages at all, an unknown endpoint) gets a generic 400 line error.
     """
+
+    #: Every line is answered in this process: a batch's steps wait on no network.
+    in_process = True
 
     def __init__(self, embedding_dimensions: int = 16, rejections: Mapping[str, RejectedRequest] | None = None) -> None:
         self.embedding_dimensions = embedding_dimensions
@@ -329,6 +333,9 @@ def _vector(text: str, dims: int) -> list[float]:
 
 class HttpBackend:
     """Forwards each line to an OpenAI-compatible server (`base_url` ends with `/v1`)."""
+
+    #: Every line is a request to another server.
+    in_process = False
 
     def __init__(
         self,

@@ -34,6 +34,9 @@ PART_BYTES = 2 << 20
 #: The same against an S3 endpoint (a moto server, MinIO, AWS): there a part costs this
 #: process one copy, and each request a network round trip.
 REMOTE_PART_BYTES = 4 << 20
+#: The most bytes an in-process store reads or writes on the caller's event loop (`at_once`):
+#: a 200-line batch's input; its step is then a few milliseconds of work.
+AT_ONCE_BYTES = 64 << 10
 #: The largest object moto (in-process) keeps in memory rather than in a temporary file.
 _MOTO_MEMORY_MAX = 256 << 10
 _SINGLE_PUT_MAX = 5 << 30
@@ -229,6 +232,13 @@ class ObjectStore:
     def read(self, key: str) -> bytes:
         """The whole object (for small objects only)."""
         return b"".join(self.iter_chunks(key))
+
+    def at_once(self, size: int | None) -> bool:
+        """Whether storing or reading `size` bytes here may be done on an event loop rather
+        than in a worker thread: the store is in this process (moto: no network to wait
+        on) and the bytes are few. A hop to a worker thread costs more than such work, and
+        with Python's GIL the thread would not let the loop run much meanwhile anyway."""
+        return self._mock is not None and size is not None and size <= AT_ONCE_BYTES
 
     def kept(self, key: str) -> bytes | None:
         """The bytes this store wrote under `key` lately, when it still keeps them in memory

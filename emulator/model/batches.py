@@ -33,7 +33,7 @@ from .engine import Engine
 from .errors import ApiError
 from .inputs import InputResolver
 from .lifecycle import Transitions
-from .records import TERMINAL_ROLES, BatchRecord, InputRef, Owner
+from .records import INPUT_BYTES, TERMINAL_ROLES, BatchRecord, InputRef, Owner
 from .repository import MemoryRepository, Repository, StaleRecord
 
 __all__ = ["BatchService", "CreateBatch", "json_kind"]
@@ -170,8 +170,9 @@ class BatchService:
         if cmd.input is not None:
             self.inputs.check(cmd.input)
         with self.lock:
+            input_bytes = len(cmd.inline) if cmd.inline is not None else None
             if cmd.input is not None and cmd.input.kind == "file":
-                self._check_input_file(cmd.input.value, owner)
+                input_bytes = self._check_input_file(cmd.input.value, owner)
             self._check_quota(owner)
             batch_id = self.ids.make(profile.ids.batch)
             ref = cmd.input
@@ -197,6 +198,8 @@ class BatchService:
                 webhook_url=cmd.webhook_url,
             )
             b.extra["hex"] = self.ids.hex(12)
+            if input_bytes is not None:
+                b.extra[INPUT_BYTES] = input_bytes
             self.transitions.start(b, now)
             self.repo.add_batch(b)
             if self._track_active:
@@ -219,7 +222,9 @@ class BatchService:
         finally:
             self.lock.release()
 
-    def _check_input_file(self, file_id: str, owner: Owner) -> None:
+    def _check_input_file(self, file_id: str, owner: Owner) -> int | None:
+        """The 404 or 413 create gives for the input file, if any; else the file's size
+        (None for a file this surface does not know: validation fails the batch)."""
         limits = self.profile.limits
         record = self.inputs.files.file(file_id) if self.inputs.files is not None else None
         if record is not None and not self.access.owns(owner, record.owner):
@@ -233,6 +238,7 @@ class BatchService:
             and record.bytes > limits.max_input_bytes
         ):
             raise ApiError("file_too_large", max=limits.max_input_bytes)
+        return None if record is None else record.bytes
 
     def _check_quota(self, owner: Owner) -> None:
         maximum = self.mutations.apply(seams.CREATE_MAX_CONCURRENT, self.profile.limits.max_concurrent_batches)
@@ -309,8 +315,10 @@ class BatchService:
 
     def retrieve_now(self, batch_id: str, owner: Owner) -> BatchRecord | None:
         """`retrieve(batch_id, owner)` when it can answer at once: records in memory, the
-        lock free, and the batch finished (a poll then moves nothing and reads no storage).
-        None: call `retrieve`, where blocking is harmless (a worker thread).
+        lock free, and the batch finished (a poll then moves nothing and reads no storage)
+        or its next step small work that waits on nothing (`Engine.small_step`: a small
+        input in a store in this process, a model backend in this process). None: call
+        `retrieve`, where blocking is harmless (a worker thread).
 
         Never waits for the lock: whoever holds it may be processing a large batch, and
         the caller is the event loop that every other request needs."""
@@ -318,7 +326,7 @@ class BatchService:
             return None
         try:
             b = self._get(batch_id, owner)
-            if not b.terminal:
+            if not b.terminal and not self.engine.small_step(b):
                 return None
             return self._moving(batch_id, owner, self.engine.on_poll, poll=True)
         finally:

@@ -39,7 +39,7 @@ from .consistency import ConsistencyFaults, held_in_validation
 from .inputs import InputMissing, InputResolver
 from .lifecycle import Transitions
 from .notify import Notifier
-from .records import BatchRecord
+from .records import INPUT_BYTES, BatchRecord
 from .repository import NO_JOURNAL, Journal
 from .results import LineWriter, ResultSink
 from .storage_faults import StorageFailure, StorageFaultSet, storage_lag
@@ -147,6 +147,16 @@ class Engine:
         if rules.enabled and b.expires_at is not None and b.role in rules.from_roles:
             return float(b.expires_at)
         return math.inf
+
+    def small_step(self, b: BatchRecord) -> bool:
+        """Whether moving `b` a step is small work that waits on nothing: its input is
+        known to be small enough for the store to handle at once (`ObjectStore.at_once`),
+        and the model backend answers in this process. The caller's event loop may then
+        move it itself (see `BatchService.retrieve_now`)."""
+        if not getattr(self.backend, "in_process", False):
+            return False
+        size = b.plan.source.size if b.plan is not None else b.extra.get(INPUT_BYTES)
+        return self.store.at_once(size if isinstance(size, int) else None)
 
     # -- public moves -----------------------------------------------------------------
 

@@ -131,6 +131,28 @@ class FileService:
             self.repo.add_file(record)
         return record
 
+    def create_now(
+        self,
+        owner: Owner,
+        *,
+        filename: str,
+        purpose: str,
+        fileobj: IO[bytes],
+        size: int,
+        expires_after: tuple[str, int] | None = None,
+    ) -> FileRecord | None:
+        """`create(...)` when it can be done at once: records in memory, the provider's
+        lock free, and a file the store handles at once (`ObjectStore.at_once`: small, in
+        this process). None: call `create` (a worker thread). Raises what `create` raises."""
+        if not self._local or not self.store.at_once(size) or not self.lock.acquire(blocking=False):
+            return None
+        try:
+            return self.create(
+                owner, filename=filename, purpose=purpose, fileobj=fileobj, size=size, expires_after=expires_after
+            )
+        finally:
+            self.lock.release()
+
     def _looks_like_jsonl(self, filename: str, fileobj: IO[bytes]) -> bool:
         rules = self.profile.files
         # The name counts only where the profile says the provider refuses other names: the

@@ -166,5 +166,9 @@ class BatchRecord:
                 spool.close()
 
 
+#: `BatchRecord.extra` key: the input's size in bytes where create knows it (an uploaded
+#: file's, an inline body's), before validation has read the input.
+INPUT_BYTES = "input_bytes"
+
 #: The canonical roles a batch never leaves.
 TERMINAL_ROLES = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -62,8 +62,8 @@ def shared_emulator() -> Iterator[Emulator]:
 def emu(shared_emulator: Emulator) -> Emulator:
     """The in-process emulator, reset: no files, batches, faults or mutations; per-poll timing.
 
-    Resetting costs ~20 ms where a fresh `Emulator()` costs ~80 ms (boto3 client, bucket);
-    the clock keeps running forward, which no test minds.
+    One emulator, reset between tests (a fresh `Emulator()` would do as well: about 5 ms
+    after the first); the clock keeps running forward, which no test minds.
     """
     shared_emulator.reset()
     shared_emulator.timing = TimingModel()

@@ -3,6 +3,7 @@ and they are only taken when they read no storage and never wait for the provide
 
 from __future__ import annotations
 
+import io
 import threading
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from emulator import Emulator
 from emulator._recent import RecentObjects
+from emulator._storage import AT_ONCE_BYTES
 from emulator.model.batches import CreateBatch
 from emulator.model.errors import ApiError
 from emulator.model.records import InputRef
@@ -26,17 +28,56 @@ def _finished(emu: Emulator) -> str:
     return b.id
 
 
-def test_retrieve_now_answers_only_for_a_finished_batch(emu: Emulator) -> None:
-    """retrieve_now MUST answer a finished batch as retrieve does, and MUST leave a batch a
-    poll would move to retrieve (None)."""
+def test_retrieve_now_answers_a_finished_batch_and_moves_only_a_small_one(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """retrieve_now MUST answer a finished batch as retrieve does. It MAY move a batch whose
+    next step is small work that waits on nothing (a small input in the in-process store,
+    the in-process mock backend), and MUST leave any other to retrieve (None): a large
+    input, or a backend across a network."""
     batches = emu.provider.main.batches
     client = emu.openai_client(api_key=KEY_A)
-    running = submit(client, [chat_line("x")])
-    assert batches.retrieve_now(running.id, OWNER) is None
-    assert batches.get_any(running.id) is not None and batches.get_any(running.id).status == "validating"  # type: ignore[union-attr]
+    small = submit(client, [chat_line("x")])
+    moved = batches.retrieve_now(small.id, OWNER)
+    assert moved is not None and moved.status == "in_progress"
+    lines = AT_ONCE_BYTES // len(to_jsonl([chat_line("l-0000")])) + 1
+    large = submit(client, [chat_line(f"l-{i:04d}") for i in range(lines)])
+    assert batches.retrieve_now(large.id, OWNER) is None
+    assert batches.get_any(large.id).status == "validating"  # type: ignore[union-attr]
+    monkeypatch.setattr(emu.provider.main.engine.backend, "in_process", False)
+    remote = submit(client, [chat_line("y")])
+    assert batches.retrieve_now(remote.id, OWNER) is None
     done = _finished(emu)
     now = batches.retrieve_now(done, OWNER)
     assert now is not None and now is batches.retrieve(done, OWNER) and now.status == "completed"
+
+
+def test_files_create_now_stores_only_a_small_file_at_once(emu: Emulator) -> None:
+    """files.create_now MUST store a small file as create does, and MUST leave a file over
+    the store's at-once size, or any file while the provider's lock is held, to create (None)."""
+    files = emu.provider.main.files
+    assert files is not None
+    data = to_jsonl([chat_line("s")])
+    record = files.create_now(OWNER, filename="s.jsonl", purpose="batch", fileobj=io.BytesIO(data), size=len(data))
+    assert record is not None and b"".join(files.content(record.id, OWNER)[1]) == data
+    big = data * (AT_ONCE_BYTES // len(data) + 1)
+    assert files.create_now(OWNER, filename="b.jsonl", purpose="batch", fileobj=io.BytesIO(big), size=len(big)) is None
+    holder_has_lock, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with emu.provider.lock:
+            holder_has_lock.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holder_has_lock.wait(5)
+        small = io.BytesIO(data)
+        assert files.create_now(OWNER, filename="s.jsonl", purpose="batch", fileobj=small, size=len(data)) is None
+    finally:
+        release.set()
+        holder.join()
 
 
 def test_fast_paths_step_aside_while_the_lock_is_held(emu: Emulator) -> None:

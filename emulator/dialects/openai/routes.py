@@ -88,15 +88,20 @@ def openai_routes(surface: Surface) -> list[Route]:
                 expires = (str(anchor), int(seconds))
             upload.file.seek(0, 2)
             size = upload.file.tell()
-            record = await run_in_threadpool(
-                files.create,
-                owner,
-                filename=upload.filename or "upload",
-                purpose=purpose,
-                fileobj=upload.file,
-                size=size,
-                expires_after=expires,
+            name = upload.filename or "upload"
+            record = files.create_now(
+                owner, filename=name, purpose=purpose, fileobj=upload.file, size=size, expires_after=expires
             )
+            if record is None:
+                record = await run_in_threadpool(
+                    files.create,
+                    owner,
+                    filename=name,
+                    purpose=purpose,
+                    fileobj=upload.file,
+                    size=size,
+                    expires_after=expires,
+                )
         finally:
             await form.close()
         return json_response(file_json(record))
