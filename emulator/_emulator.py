@@ -284,7 +284,10 @@ class Emulator(AbstractContextManager["Emulator"]):
 
     def s3_client(self) -> Any:
         """A boto3 S3 client of the emulator's store: create buckets and put input objects
-        with it, then name them by `s3://bucket/key` or a (pre-signed) URL."""
+        with it, then name them by `s3://bucket/key` or a (pre-signed) URL. In-process (moto),
+        every emulator of the process shares this client and moto's S3, each with a bucket of
+        its own: a bucket you make is seen by all of them, and so is an event hook you
+        register on the client."""
         return self.provider.store.client
 
     @property
