@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -19,6 +21,26 @@ from tests.emulator._support import CHAT, chat_line, poll, submit, to_jsonl
 from tests.emulator.conftest import KEY_A
 
 OWNER = (KEY_A, "")
+
+
+@contextmanager
+def _lock_held_elsewhere(emu: Emulator) -> Iterator[None]:
+    """The provider's lock held by another thread (a batch being processed) for the block."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with emu.provider.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def _finished(emu: Emulator) -> str:
@@ -62,22 +84,9 @@ def test_files_create_now_stores_only_a_small_file_at_once(emu: Emulator) -> Non
     assert record is not None and b"".join(files.content(record.id, OWNER)[1]) == data
     big = data * (AT_ONCE_BYTES // len(data) + 1)
     assert files.create_now(OWNER, filename="b.jsonl", purpose="batch", fileobj=io.BytesIO(big), size=len(big)) is None
-    holder_has_lock, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with emu.provider.lock:
-            holder_has_lock.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holder_has_lock.wait(5)
+    with _lock_held_elsewhere(emu):
         small = io.BytesIO(data)
         assert files.create_now(OWNER, filename="s.jsonl", purpose="batch", fileobj=small, size=len(data)) is None
-    finally:
-        release.set()
-        holder.join()
 
 
 def test_fast_paths_step_aside_while_the_lock_is_held(emu: Emulator) -> None:
@@ -87,24 +96,10 @@ def test_fast_paths_step_aside_while_the_lock_is_held(emu: Emulator) -> None:
     batches = emu.provider.main.batches
     done = _finished(emu)
     cmd = CreateBatch(input=InputRef("file", "file-none"), endpoint="/v1/chat/completions", window="24h")
-    held = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with emu.provider.lock:
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(10)
+    with _lock_held_elsewhere(emu):
         assert batches.retrieve_now(done, OWNER) is None
         assert batches.list_now(OWNER, limit=5, after=None) is None
         assert batches.create_now(OWNER, cmd) is None
-    finally:
-        release.set()
-        holder.join(10)
     page = batches.list_now(OWNER, limit=5, after=None)
     assert page is not None and [b.id for b in page[0]] == [done]
 
@@ -181,20 +176,7 @@ def test_content_now_answers_a_small_file_from_memory_and_steps_aside_otherwise(
     big = client.files.create(file=("b.jsonl", big_bytes), purpose="batch")
     assert files.content_now(big.id, OWNER) is None
     assert client.files.content(big.id).read() == big_bytes
-    holder_has_lock, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with emu.provider.lock:
-            holder_has_lock.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holder_has_lock.wait(5)
+    with _lock_held_elsewhere(emu):
         assert files.content_now(small.id, OWNER) is None
-    finally:
-        release.set()
-        holder.join()
     with pytest.raises(ApiError):
         files.content_now("file-missing", OWNER)
