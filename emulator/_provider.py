@@ -284,6 +284,7 @@ class Provider:
             for surface in self.surfaces:
                 surface.repo.clear()
                 surface.batches.clear()
+                surface.forget_bodies()
             self.faults.clear()
             self.api_faults.clear()
             self.storage_faults.clear()

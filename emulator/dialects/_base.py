@@ -128,6 +128,10 @@ class Surface:
                 out.append(self._kept_body(b, base))
         return out
 
+    def forget_bodies(self) -> None:
+        """Drop every kept body (the records they showed are gone: a reset)."""
+        self._bodies.clear()
+
     def _kept_body(self, b: BatchRecord, base: str) -> Any:
         """A finished batch's body, kept (see `batch_body`)."""
         # What a finished batch shows can still change in two ways only: its status (a
