@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model.rules import RuleList, check_count, check_fraction
+from .model.rules import RuleList, check_count, check_fraction, rule_fields
 
 __all__ = ["ApiFault", "ApiFaultSet"]
 
@@ -58,12 +58,7 @@ class ApiFault:
     @classmethod
     def from_json(cls, data: Any) -> ApiFault:
         """Parse the admin route's JSON form; ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"an API fault must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - _KEYS
-        if unknown:
-            raise ValueError(f"unknown API fault keys {sorted(unknown)}; known: {sorted(_KEYS)}")
-        return cls(**data)
+        return cls(**rule_fields(data, _KEYS, "API fault"))
 
     def to_json(self) -> dict[str, Any]:
         """JSON form, with how many calls it has failed so far."""

@@ -24,7 +24,7 @@ from typing import Any
 from schemas import Profile
 
 from .records import BatchRecord
-from .rules import RuleList, check_count
+from .rules import RuleList, check_count, rule_fields
 
 __all__ = ["KINDS", "ConsistencyFault", "ConsistencyFaults", "held_in_validation"]
 
@@ -59,11 +59,7 @@ class ConsistencyFault:
     @classmethod
     def from_json(cls, data: Any) -> ConsistencyFault:
         """Parse the admin route's JSON form; ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a consistency fault must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - _KEYS
-        if unknown:
-            raise ValueError(f"unknown consistency fault keys {sorted(unknown)}; known: {sorted(_KEYS)}")
+        data = rule_fields(data, _KEYS, "consistency fault")
         if "kind" not in data:
             raise ValueError(f"a consistency fault needs a kind, one of {list(KINDS)}")
         return cls(**data)

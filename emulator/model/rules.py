@@ -8,9 +8,9 @@ and the validation of `count` and `fraction`.
 from __future__ import annotations
 
 import threading
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["RuleList", "check_count", "check_fraction"]
+__all__ = ["RuleList", "check_count", "check_fraction", "rule_fields"]
 
 
 class _Numbered(Protocol):
@@ -46,6 +46,18 @@ class RuleList(Generic[R]):
 
     def __bool__(self) -> bool:
         return bool(self._rules)
+
+
+def rule_fields(data: Any, known: frozenset[str], noun: str) -> dict[str, Any]:
+    """`data`, the JSON form of a rule the admin routes take, checked to be an object with
+    only `known` keys; ValueError naming what is wrong (`noun`: "storage fault", ...)."""
+    if not isinstance(data, dict):
+        article = "an" if noun[:1].lower() in "aeiou" else "a"
+        raise ValueError(f"{article} {noun} must be a JSON object, got {type(data).__name__}")
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {noun} keys {sorted(unknown)}; known: {sorted(known)}")
+    return data
 
 
 def check_count(count: object) -> None:

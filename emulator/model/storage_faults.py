@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from .._storage import ObjectStore
 from .records import BatchRecord
-from .rules import RuleList, check_count, check_fraction
+from .rules import RuleList, check_count, check_fraction, rule_fields
 
 __all__ = [
     "OPERATIONS",
@@ -109,12 +109,7 @@ class StorageFault:
     @classmethod
     def from_json(cls, data: Any) -> StorageFault:
         """Parse the admin route's JSON form; ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a storage fault must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - _KEYS
-        if unknown:
-            raise ValueError(f"unknown storage fault keys {sorted(unknown)}; known: {sorted(_KEYS)}")
-        return cls(**data)
+        return cls(**rule_fields(data, _KEYS, "storage fault"))
 
     def to_json(self) -> dict[str, Any]:
         """JSON form, with how many operations it has failed (`hits`) and slowed so far."""
