@@ -106,43 +106,33 @@ class Surface:
         it shows has changed. A list page is mostly finished batches, and building and
         serializing their bodies was most of its cost. Nothing is kept while a mutation
         is active (a mutation may change a body on every call)."""
-        if b.role not in TERMINAL_ROLES or self.mutations.any_active:
-            return self.dialect.batch_json(self, b, base)
-        return self._kept_body(b, base)
+        return self.batch_bodies([b], base)[0]
 
     def batch_bodies(self, page: list[BatchRecord], base: str) -> list[Any]:
-        """`batch_body(b, base)` for each batch of a list page."""
+        """`batch_body(b, base)` for each batch of `page`."""
         if self.mutations.any_active:
             return [self.dialect.batch_json(self, b, base) for b in page]
         bodies = self._bodies
         out: list[Any] = []
-        # `batch_body` inlined: a page is up to 100 batches, and this is its whole cost.
         for b in page:
             if b.role not in TERMINAL_ROLES:
                 out.append(self.dialect.batch_json(self, b, base))
                 continue
+            # What a finished batch shows can still change in two ways only: its status (a
+            # dialect may name the steps of a cancel or an expiry apart) and its result
+            # references (a late output reference, a consistency fault, fills them after
+            # completion). Counts, stamps and the model are final when a batch finishes.
             kept = bodies.get(b.id)
             if kept is not None and kept[0] == base and kept[1] == b.status and kept[2] == b.results:
                 out.append(kept[3])
-            else:
-                out.append(self._kept_body(b, base))
+                continue
+            body = orjson.Fragment(orjson.dumps(self.dialect.batch_json(self, b, base)))
+            if len(bodies) >= _KEPT_BODIES:
+                bodies.clear()
+            bodies[b.id] = (base, b.status, dict(b.results), body)
+            out.append(body)
         return out
 
     def forget_bodies(self) -> None:
         """Drop every kept body (the records they showed are gone: a reset)."""
         self._bodies.clear()
-
-    def _kept_body(self, b: BatchRecord, base: str) -> Any:
-        """A finished batch's body, kept (see `batch_body`)."""
-        # What a finished batch shows can still change in two ways only: its status (a
-        # dialect may name the steps of a cancel or an expiry apart) and its result
-        # references (a late output reference, a consistency fault, fills them after
-        # completion). Counts, stamps and the model are final when a batch finishes.
-        kept = self._bodies.get(b.id)
-        if kept is not None and kept[0] == base and kept[1] == b.status and kept[2] == b.results:
-            return kept[3]
-        body = orjson.Fragment(orjson.dumps(self.dialect.batch_json(self, b, base)))
-        if len(self._bodies) >= _KEPT_BODIES:
-            self._bodies.clear()
-        self._bodies[b.id] = (base, b.status, dict(b.results), body)
-        return body
