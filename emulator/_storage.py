@@ -216,7 +216,7 @@ class ObjectStore:
             yield from self._iter_object(_part_key(key, index), max(lo, first) - first, min(hi, last) - first)
 
     def _iter_object(self, key: str, start: int | None, end: int | None, bucket: str | None = None) -> Iterator[bytes]:
-        kept = self._kept(key, bucket)
+        kept = self.kept(key, bucket)
         if kept is not None:
             yield kept[start or 0 : None if end is None else end + 1]
             return
@@ -240,20 +240,16 @@ class ObjectStore:
         with Python's GIL the thread would not let the loop run much meanwhile anyway."""
         return self._mock is not None and size is not None and size <= AT_ONCE_BYTES
 
-    def kept(self, key: str) -> bytes | None:
+    def kept(self, key: str, bucket: str | None = None) -> bytes | None:
         """The bytes this store wrote under `key` lately, when it still keeps them in memory
-        (moto in-process, small objects; see `_recent`); None otherwise."""
-        return self._kept(key, None)
-
-    def _kept(self, key: str, bucket: str | None) -> bytes | None:
-        """The bytes this store wrote under `key` lately, when it still keeps them."""
+        (moto in-process, small objects, its own bucket; see `_recent`); None otherwise."""
         if self._recent is None or (bucket is not None and bucket != self.bucket):
             return None
         return self._recent.get(key)
 
     def size(self, key: str, *, bucket: str | None = None) -> int:
         """The object's size in bytes (KeyError when there is no such object)."""
-        kept = self._kept(key, bucket)
+        kept = self.kept(key, bucket)
         if kept is not None:
             return len(kept)
         try:
@@ -278,7 +274,7 @@ class ObjectStore:
 
     def exists(self, key: str) -> bool:
         """Whether `key` exists."""
-        if self._kept(key, None) is not None:
+        if self.kept(key) is not None:
             return True
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
