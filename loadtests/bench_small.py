@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 TARGET_EMULATOR_MS = 10.0
 TARGET_FLOW_MS = 5.0
@@ -56,7 +56,16 @@ def _jsonl(n: int) -> bytes:
     )
 
 
-def _flow(client: Any, data: bytes, record: list[tuple[str, str, int, bytes]] | None = None) -> None:
+class Answer(NamedTuple):
+    """One answer of the emulator, as the bare app replays it."""
+
+    path: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+def _flow(client: Any, data: bytes) -> None:
     """Upload, create, poll to terminal, download; audit the custom_ids."""
     f = client.files.create(file=("in.jsonl", data), purpose="batch")
     b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
@@ -72,7 +81,7 @@ def _flow(client: Any, data: bytes, record: list[tuple[str, str, int, bytes]] | 
         raise SystemExit(f"bench_small: audit failed: {ids}")
 
 
-def _bare_client(answers: list[tuple[str, str, int, bytes]], base_url: str) -> Any:
+def _bare_client(answers: list[Answer], base_url: str) -> Any:
     """A sync SDK client on a bare Starlette app that replays `answers` in turn."""
     import httpx
     import openai
@@ -87,10 +96,9 @@ def _bare_client(answers: list[tuple[str, str, int, bytes]], base_url: str) -> A
 
     async def reply(request: Request) -> Response:
         await request.body()
-        _, _, status, body = answers[turn["i"] % len(answers)]
+        answer = answers[turn["i"] % len(answers)]
         turn["i"] += 1
-        ctype = "application/json" if body[:1] == b"{" and b'"object"' in body[:200] else "application/octet-stream"
-        return Response(body, status_code=status, media_type=ctype)
+        return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
     app = Starlette(routes=[Route("/{path:path}", reply, methods=["GET", "POST"])])
     transport = SyncASGITransport(app)
@@ -99,16 +107,17 @@ def _bare_client(answers: list[tuple[str, str, int, bytes]], base_url: str) -> A
     )
 
 
-def _recording_client(emu: Any) -> tuple[Any, list[tuple[str, str, int, bytes]]]:
-    """An SDK client on `emu` that records each (method, path, status, body) it receives."""
+def _recording_client(emu: Any) -> tuple[Any, list[Answer]]:
+    """An SDK client on `emu` that records each answer it receives."""
     import httpx
     import openai
 
-    seen: list[tuple[str, str, int, bytes]] = []
+    seen: list[Answer] = []
 
     def keep(response: httpx.Response) -> None:
         response.read()
-        seen.append((response.request.method, response.request.url.path, response.status_code, response.content))
+        ctype = response.headers.get("content-type", "application/octet-stream")
+        seen.append(Answer(response.request.url.path, response.status_code, ctype, response.content))
 
     http = emu.http_client(base_url=emu.base_url, event_hooks={"response": [keep]})
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url, max_retries=0, http_client=http)
@@ -145,7 +154,7 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         _flow(recorder, data)
         bare = _bare_client(answers, emu.base_url)
         store = emu.store
-        output = next(body for method, path, _, body in answers if path.endswith("/content"))
+        output = next(answer.body for answer in answers if answer.path.endswith("/content"))
         flows: list[float] = []
         floors: list[float] = []
         puts: list[float] = []
